@@ -1,0 +1,207 @@
+"""``watchpost-agent``: enroll, scan, run, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agent import __version__
+from agent.host import HostContext
+from agent.settings import AgentSettings, SettingsError, default_config_path, load_settings, save_settings
+from agent.state import StateStore
+from agent.transport import Transport, TransportError
+
+__all__ = ["main"]
+
+log = logging.getLogger("watchpost.agent")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watchpost-agent",
+        description="Watchpost agent: inventories this computer and reports to the collector.",
+    )
+    parser.add_argument("--config", type=Path, help="config file (default: %(default)s)",
+                        default=default_config_path())
+    parser.add_argument("--version", action="version", version=f"watchpost-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    enroll = sub.add_parser("enroll", help="join the collector with a unit's enrollment secret")
+    enroll.add_argument("--server", required=True, help="collector URL, e.g. https://watchpost.example:8443")
+    enroll.add_argument("--secret", help="enrollment secret ('-' reads it from standard input; "
+                        "default: $WATCHPOST_ENROLL_SECRET)")
+    enroll.add_argument("--data-dir", help="where the agent keeps its key and state")
+    enroll.add_argument("--ca-bundle", default="", help="PEM file of CA certificates to trust")
+    enroll.add_argument("--insecure-http", action="store_true",
+                        help="allow a plain http:// URL (a collector on this machine, for tests)")
+
+    scan = sub.add_parser("scan", help="scan this computer and print the report it would send")
+    scan.add_argument("--json", action="store_true", help="print the report as JSON (default)")
+    scan.add_argument("--full", action="store_true", help="a full report even if a delta is due")
+    scan.add_argument("--section", action="append", help="only this section (repeatable)")
+
+    run = sub.add_parser("run", help="scan and report periodically (the service's main loop)")
+    run.add_argument("--once", action="store_true", help="one delivery, then exit")
+
+    status = sub.add_parser("status", help="enrollment and last delivery")
+    status.add_argument("--json", action="store_true")
+    return parser
+
+
+def _setup_logging(level: str = "info") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _read_secret(arg: str | None) -> str:
+    if arg == "-":
+        return sys.stdin.readline().strip()
+    return (arg or os.environ.get("WATCHPOST_ENROLL_SECRET", "")).strip()
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from agent.probes.hardware import clean_dmi
+    from agent.probes.os_info import PROBE as _os_probe  # noqa: F401 - platform check below
+    from agent.probes.base import current_platform
+    from wire import EnrollRequest, EnrollResponse
+
+    secret = _read_secret(args.secret)
+    if not secret:
+        print("error: no enrollment secret (use --secret, --secret - or $WATCHPOST_ENROLL_SECRET)",
+              file=sys.stderr)
+        return 2
+    try:
+        settings = AgentSettings(
+            server_url=args.server,
+            data_dir=args.data_dir or "",
+            ca_bundle=args.ca_bundle,
+            allow_insecure_http=args.insecure_http,
+        )
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = StateStore(settings.data_path)
+    ctx = HostContext()
+    import socket
+
+    platform = current_platform()
+    request = EnrollRequest(
+        enroll_secret=secret,
+        agent_id=store.agent_id(),
+        agent_version=__version__,
+        hostname=(socket.gethostname().split(".", 1)[0] or "unknown")[:128],
+        os_family=platform if platform in {"linux", "windows"} else "other",  # type: ignore[arg-type]
+        system_uuid=clean_dmi(ctx.read_optional("/sys/class/dmi/id/product_uuid")).lower(),
+        serial=clean_dmi(ctx.read_optional("/sys/class/dmi/id/product_serial")),
+    )
+    transport = Transport(settings.server_url, ca_bundle=settings.ca_bundle)
+    try:
+        answer = EnrollResponse.model_validate(
+            transport.request("POST", "/api/v1/enroll", request.model_dump_json().encode())
+        )
+    except TransportError as exc:
+        print(f"error: enrollment failed: {exc}", file=sys.stderr)
+        return 1
+    store.save_node_key(answer.node_key)
+    state = store.load()
+    state.unit_code = answer.unit_code
+    state.config = answer.config.model_dump(mode="json")
+    state.acked_sections = None
+    store.save(state)
+    save_settings(settings, args.config)
+    print(f"enrolled as {request.hostname} in {answer.unit_name} ({answer.unit_code}); "
+          f"config written to {args.config}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> AgentSettings:
+    try:
+        return load_settings(args.config)
+    except SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from agent.runtime.deliver import prepare_report
+    from agent.scan import build_report, scan_sections
+
+    try:
+        settings: AgentSettings | None = load_settings(args.config)
+    except SettingsError:
+        settings = None  # not enrolled: a full report from a fresh identity
+    ctx = HostContext()
+    if settings is not None and not args.section:
+        report = prepare_report(StateStore(settings.data_path), ctx, force_full=args.full)
+    else:
+        import uuid
+
+        store = StateStore(settings.data_path) if settings else None
+        agent_id = store.agent_id() if store else uuid.UUID(int=0)
+        report = build_report(agent_id, scan_sections(ctx, args.section), force_full=True)
+    sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.runtime.deliver import run_loop
+
+    settings = _load(args)
+    _setup_logging(settings.log_level)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("watchpost-agent %s reporting to %s", __version__, settings.server_url)
+    return run_loop(settings, stop, once=args.once)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    store = StateStore(settings.data_path)
+    state = store.load()
+
+    def when(ts: float) -> str | None:
+        return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts else None
+
+    info = {
+        "server_url": settings.server_url,
+        "enrolled": store.node_key() is not None,
+        "agent_id": str(store.agent_id()),
+        "unit_code": state.unit_code,
+        "last_delivery_at": when(state.last_delivery_at),
+        "last_full_report_at": when(state.last_full_at),
+        "last_error": state.last_error,
+        "config_version": state.config.get("config_version"),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        for key, value in info.items():
+            print(f"{key:20} {value if value not in (None, '') else '-'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command != "run":
+        _setup_logging("warning")
+    handlers = {"enroll": cmd_enroll, "scan": cmd_scan, "run": cmd_run, "status": cmd_status}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""What a probe is: a section name, the platforms it reads, and a collect function.
+
+A probe's ``collect(ctx)`` reads raw sources through the HostContext and hands them
+to pure ``parse_*`` functions. It returns the section model plus any errors met on
+the way (a partial read is still a result). It raises ProbeSkipped when the section
+does not apply here, saying why.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from agent.host import HostContext
+from wire import SectionError
+
+__all__ = ["Probe", "Collected", "ProbeSkipped", "current_platform"]
+
+
+class ProbeSkipped(Exception):
+    """The probe does not apply on this host; the message says why."""
+
+
+@dataclass
+class Collected:
+    data: BaseModel
+    errors: list[SectionError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Probe:
+    section: str
+    description: str
+    collectors: dict[str, Callable[[HostContext], Collected]]
+
+    def collect(self, ctx: HostContext, platform: str | None = None) -> Collected:
+        platform = platform or current_platform()
+        reader = self.collectors.get(platform)
+        if reader is None:
+            raise ProbeSkipped(
+                f"section {self.section!r} has no reader for {platform} in this agent version"
+            )
+        return reader(ctx)
+
+
+def current_platform() -> str:
+    if sys.platform.startswith("linux"):
+        return "linux"
+    if sys.platform == "win32":
+        return "windows"
+    return sys.platform

@@ -1,0 +1,124 @@
+"""Probe ``os``: operating system, host name, domain, boot and install times."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import socket
+from datetime import datetime, timezone
+
+from agent.host import HostContext
+from agent.probes.base import Collected, Probe
+from wire import SectionError
+from wire.sections import OsFacts
+
+__all__ = ["PROBE", "parse_os_release", "parse_timezone", "collect_linux"]
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """Parse /etc/os-release (shell-style KEY=value lines).
+
+    Sample input::
+
+        PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+        NAME="Debian GNU/Linux"
+        VERSION_ID="12"
+        ID=debian
+    """
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if not key.replace("_", "").isalnum():
+            continue
+        try:
+            parts = shlex.split(value, comments=False, posix=True)
+        except ValueError:
+            parts = [value.strip().strip("\"'")]
+        values[key] = " ".join(parts)[:255]
+    return values
+
+
+def parse_timezone(etc_timezone: str | None, localtime_target: str) -> str:
+    """Time-zone name from /etc/timezone, else from the /etc/localtime symlink target.
+
+    Sample inputs: ``"Asia/Shanghai\\n"`` and ``"/usr/share/zoneinfo/Asia/Shanghai"``.
+    """
+    if etc_timezone and etc_timezone.strip():
+        return etc_timezone.strip().splitlines()[0][:255]
+    marker = "zoneinfo/"
+    if marker in localtime_target:
+        return localtime_target.split(marker, 1)[1][:255]
+    return ""
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0].strip() if text and text.strip() else ""
+
+
+_EARLIEST_PLAUSIBLE = 946684800  # 2000-01-01
+
+
+def _install_date(ctx: HostContext) -> datetime | None:
+    """Debian's installer leaves /var/log/installer; else the root filesystem's birth."""
+    for candidate in ("/var/log/installer", "/lost+found"):
+        try:
+            st = os.stat(ctx.path(candidate))
+        except OSError:
+            continue
+        stamp = getattr(st, "st_birthtime", None) or st.st_mtime
+        if stamp > _EARLIEST_PLAUSIBLE:  # images built with mtime 0 say nothing
+            return datetime.fromtimestamp(stamp, tz=timezone.utc)
+    return None
+
+
+def collect_linux(ctx: HostContext) -> Collected:
+    import psutil
+
+    errors: list[SectionError] = []
+    release_text = ctx.read_optional("/etc/os-release") or ctx.read_optional("/usr/lib/os-release")
+    if release_text is None:
+        errors.append(SectionError(source="/etc/os-release", message="missing: OS name unknown"))
+    release = parse_os_release(release_text or "")
+    uname = platform.uname()
+    hostname = socket.gethostname() or uname.node or "unknown"
+    fqdn = socket.getfqdn()
+    short = hostname.split(".", 1)[0]
+    domain = fqdn.split(".", 1)[1] if "." in fqdn and fqdn.split(".", 1)[0] == short else ""
+    try:
+        last_boot: datetime | None = datetime.fromtimestamp(psutil.boot_time(), tz=timezone.utc)
+    except Exception as exc:  # noqa: BLE001 - psutil raises various OS errors
+        errors.append(SectionError(source="psutil.boot_time", message=str(exc)[:1000]))
+        last_boot = None
+    facts = OsFacts(
+        family="linux",
+        name=release.get("NAME", "Linux"),
+        version=release.get("VERSION_ID", ""),
+        pretty_name=release.get("PRETTY_NAME", ""),
+        distribution_id=release.get("ID", ""),
+        like=release.get("ID_LIKE", "").split()[:16],
+        architecture=uname.machine,
+        kernel=uname.release,
+        hostname=short[:128] or "unknown",
+        fqdn=fqdn if "." in fqdn else "",
+        domain=domain,
+        domain_kind="dns" if domain else "none",
+        machine_id=_first_line(ctx.read_optional("/etc/machine-id")),
+        install_date=_install_date(ctx),
+        last_boot=last_boot,
+        timezone=parse_timezone(
+            ctx.read_optional("/etc/timezone"), ctx.realpath("/etc/localtime")
+        ),
+    )
+    return Collected(facts, errors)
+
+
+PROBE = Probe(
+    section="os",
+    description="Operating system, host name, domain, boot and install times.",
+    collectors={"linux": collect_linux},
+)

@@ -1,0 +1,1 @@
+"""Agent runtime: deliver reports and keep the acknowledged state."""

@@ -1,0 +1,1 @@
+"""JSON API: agent endpoints and admin endpoints under /api/v1."""

@@ -1,0 +1,263 @@
+"""ORM models. API schemas are separate classes (collector/api, wire/).
+
+Aggregates: organisation (Unit), enrollment (EnrollSecret, NodeKey), inventory
+(Host, HostSection, HostAddress, ReportLog, HostEvent), people (User, RoleGrant,
+AuthSession) and the AuditLog.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from collector.db.base import Base, JsonDoc, UtcDateTime, utcnow
+
+__all__ = [
+    "Unit",
+    "EnrollSecret",
+    "Host",
+    "NodeKey",
+    "HostSection",
+    "HostAddress",
+    "ReportLog",
+    "HostEvent",
+    "User",
+    "RoleGrant",
+    "AuthSession",
+    "AuditLog",
+]
+
+
+class Unit(Base):
+    """A unit of the organisation tree: city bureau, its computing station, district bureaus,
+    their offices (A9-G)."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # city | station | district | county | office
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+class EnrollSecret(Base):
+    """A unit's enrollment secret. Only its SHA-256 is stored; the secret is shown once."""
+
+    __tablename__ = "enroll_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    unit: Mapped[Unit] = relationship()
+
+
+class Host(Base):
+    """One enrolled computer. Summary columns are refreshed from its sections on ingest."""
+
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    hostname: Mapped[str] = mapped_column(String(128), index=True)
+    os_family: Mapped[str] = mapped_column(String(16), default="")
+    os_name: Mapped[str] = mapped_column(String(255), default="")
+    os_version: Mapped[str] = mapped_column(String(255), default="")
+    architecture: Mapped[str] = mapped_column(String(64), default="")
+    kernel: Mapped[str] = mapped_column(String(255), default="")
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    cpu_model: Mapped[str] = mapped_column(String(255), default="")
+    vendor: Mapped[str] = mapped_column(String(255), default="")
+    model: Mapped[str] = mapped_column(String(255), default="")
+    serial: Mapped[str] = mapped_column(String(255), default="", index=True)
+    system_uuid: Mapped[str] = mapped_column(String(64), default="", index=True)
+    agent_version: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    state_hash: Mapped[str | None] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    first_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+    unit: Mapped[Unit] = relationship()
+    addresses: Mapped[list[HostAddress]] = relationship(
+        back_populates="host", cascade="all, delete-orphan", order_by="HostAddress.id"
+    )
+
+
+class NodeKey(Base):
+    """A host's per-host key (Bearer). Only its SHA-256 is stored."""
+
+    __tablename__ = "node_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    host: Mapped[Host] = relationship()
+
+
+class HostSection(Base):
+    """The current content of one section of one host, plus the outcome of its last read."""
+
+    __tablename__ = "host_sections"
+
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # ok | error | skipped
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[Any] = mapped_column(JsonDoc, nullable=True)
+    errors: Mapped[Any] = mapped_column(JsonDoc, default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    collected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class HostAddress(Base):
+    """IP and MAC addresses of a host's interfaces, for search by address (A9-M3.3)."""
+
+    __tablename__ = "host_addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    interface: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), default="")
+    mac: Mapped[str | None] = mapped_column(String(64), index=True)
+    address: Mapped[str | None] = mapped_column(String(64), index=True)
+    prefix_length: Mapped[int | None] = mapped_column(Integer)
+    scope: Mapped[str] = mapped_column(String(16), default="")
+
+    host: Mapped[Host] = relationship(back_populates="addresses")
+
+
+class ReportLog(Base):
+    """Every report received, by its client-made id (idempotency and delivery history)."""
+
+    __tablename__ = "report_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    sections: Mapped[Any] = mapped_column(JsonDoc, default=list)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    collected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class HostEvent(Base):
+    """An event a host's monitors sent, stored once by its client-made id."""
+
+    __tablename__ = "host_events"
+    __table_args__ = (Index("ix_host_events_host_occurred", "host_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(255))
+    summary: Mapped[str] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(JsonDoc, default=dict)
+
+
+class User(Base):
+    """An administrator account (argon2id hash; lockout after repeated failures)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    grants: Mapped[list[RoleGrant]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class RoleGrant(Base):
+    """A role on a unit's subtree: city_admin, district_admin, auditor, inspector."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("user_id", "unit_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    role: Mapped[str] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship(back_populates="grants")
+    unit: Mapped[Unit] = relationship()
+
+
+class AuthSession(Base):
+    """A login session, kept in the database so any collector replica can serve it."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class AuditLog(Base):
+    """Who did what, when, from where. Append-only for admins."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[Any] = mapped_column(JsonDoc, default=dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")

@@ -1,0 +1,43 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from collector import __version__
+from collector.api import admin, agent, health
+from collector.api.errors import install_error_handlers
+from collector.db.engine import make_engine, make_sessionmaker
+from collector.settings import Settings
+from collector.web import routes as web
+from collector.web.routes import make_templates
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Watchpost collector",
+        version=__version__,
+        description="Agent and admin API of the Watchpost collector (wire contract v1).",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    engine = make_engine(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.templates = make_templates(settings)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(agent.router)
+    app.include_router(admin.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")),
+              name="static")
+    return app

@@ -1,0 +1,1 @@
+"""Domain logic. Services own their transactions; routes only call them."""

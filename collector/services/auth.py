@@ -1,0 +1,199 @@
+"""Admin accounts: argon2id hashes, lockout, database-backed sessions, unit scope (A9-G)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from collector.db.base import utcnow
+from collector.db.models import AuthSession, RoleGrant, User
+from collector.services.audit import record
+from collector.services.errors import Invalid, Locked, Unauthorized
+from collector.services.org import subtree_ids, unit_by_code
+from collector.settings import Settings
+
+__all__ = [
+    "ROLES",
+    "Principal",
+    "hash_token",
+    "generate_password",
+    "check_password_strength",
+    "create_user",
+    "login",
+    "logout",
+    "principal_for_token",
+]
+
+ROLES = ("city_admin", "district_admin", "auditor", "inspector")
+_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+_DUMMY_HASH = _hasher.hash("watchpost-timing-equaliser")
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random values, so a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def generate_password(length: int = 20) -> str:
+    """A random password with letters, digits and a symbol, easy to copy."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        body = "".join(secrets.choice(alphabet) for _ in range(length - 1))
+        candidate = body[: length // 2] + secrets.choice("-_.") + body[length // 2 :]
+        if check_password_strength(candidate, "") is None:
+            return candidate
+
+
+def check_password_strength(password: str, username: str) -> str | None:
+    """Why a password is too weak for an admin account, or None when it is acceptable."""
+    if len(password) < 12:
+        return "at least 12 characters"
+    classes = sum(
+        any(c in group for c in password)
+        for group in (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+    ) + any(not c.isalnum() for c in password)
+    if classes < 3:
+        return "at least three of: lower case, upper case, digits, symbols"
+    if username and username.lower() in password.lower():
+        return "must not contain the user name"
+    if len(set(password)) < 6:
+        return "too few distinct characters"
+    return None
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    role: str,
+    unit_code: str,
+    display_name: str = "",
+    actor: str = "system",
+) -> User:
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}", "unknown_role")
+    if not username or len(username) > 64 or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+        raise Invalid("user name: 1-64 letters, digits, '.', '_' or '-'", "invalid_username")
+    weakness = check_password_strength(password, username)
+    if weakness:
+        raise Invalid(f"password too weak: {weakness}", "weak_password")
+    if session.scalar(select(User).where(User.username == username)):
+        raise Invalid(f"user {username!r} exists already", "user_exists")
+    unit = unit_by_code(session, unit_code)
+    user = User(username=username, display_name=display_name, password_hash=_hasher.hash(password))
+    user.grants.append(RoleGrant(unit_id=unit.id, role=role))
+    session.add(user)
+    session.flush()
+    record(session, actor, "user.create", f"user:{username}", {"role": role, "unit": unit_code})
+    return user
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking, and which units they may see (None: every unit)."""
+
+    user_id: int
+    username: str
+    roles: tuple[tuple[str, int], ...]
+    visible_units: frozenset[int] | None
+    csrf_token: str = ""
+
+    def can_see_unit(self, unit_id: int) -> bool:
+        return self.visible_units is None or unit_id in self.visible_units
+
+
+def _principal(session: Session, user: User, csrf: str) -> Principal:
+    grants = tuple((g.role, g.unit_id) for g in user.grants)
+    roots = {unit_id for _role, unit_id in grants}
+    city_wide = any(role == "city_admin" and g.unit.parent_id is None
+                    for (role, _), g in zip(grants, user.grants, strict=True))
+    visible = None if city_wide else frozenset(subtree_ids(session, roots))
+    return Principal(user.id, user.username, grants, visible, csrf)
+
+
+def login(
+    session: Session,
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    ip: str = "",
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> tuple[str, AuthSession]:
+    """Check the password and open a session. Returns the (secret) token and the session."""
+    now = now or utcnow()
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active:
+        try:  # same work as for a real account, so timing does not reveal user names
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        record(session, username[:64] or "?", "auth.login_failed", "", {"reason": "unknown user"}, ip)
+        session.commit()
+        raise Unauthorized("wrong user name or password", "invalid_credentials")
+    if user.locked_until and user.locked_until > now:
+        record(session, user.username, "auth.login_locked", "", {}, ip, user.id)
+        session.commit()
+        raise Locked(f"account locked after repeated failures; try again after "
+                     f"{user.locked_until.isoformat(timespec='minutes')}")
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        detail: dict[str, object] = {"failures": user.failed_logins}
+        if user.failed_logins >= settings.lockout_threshold:
+            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            user.failed_logins = 0
+            detail["locked_until"] = user.locked_until.isoformat()
+        record(session, user.username, "auth.login_failed", "", detail, ip, user.id)
+        session.commit()  # the failure count must survive the error answer
+        raise Unauthorized("wrong user name or password", "invalid_credentials") from None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    token = secrets.token_urlsafe(32)
+    auth = AuthSession(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(24),
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.session_hours),
+        last_seen_at=now,
+        ip=ip[:64],
+        user_agent=user_agent[:255],
+    )
+    session.add(auth)
+    record(session, user.username, "auth.login", "", {}, ip, user.id)
+    session.flush()
+    return token, auth
+
+
+def logout(session: Session, token: str) -> None:
+    auth = session.scalar(select(AuthSession).where(AuthSession.token_hash == hash_token(token)))
+    if auth is not None and auth.revoked_at is None:
+        auth.revoked_at = utcnow()
+        record(session, auth.user.username, "auth.logout", "", {}, auth.ip, auth.user_id)
+
+
+def principal_for_token(session: Session, token: str, now: datetime | None = None) -> Principal:
+    now = now or utcnow()
+    auth = session.scalar(select(AuthSession).where(AuthSession.token_hash == hash_token(token)))
+    if auth is None or auth.revoked_at is not None or auth.expires_at <= now:
+        raise Unauthorized("not logged in or session expired", "not_authenticated")
+    if not auth.user.is_active:
+        raise Unauthorized("account disabled", "not_authenticated")
+    if (now - auth.last_seen_at).total_seconds() > 60:
+        auth.last_seen_at = now
+    return _principal(session, auth.user, auth.csrf_token)

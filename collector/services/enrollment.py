@@ -1,0 +1,119 @@
+"""Enrollment secrets per unit, and the exchange of a secret for a per-host node key."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from collector.db.base import utcnow
+from collector.db.models import EnrollSecret, Host, NodeKey
+from collector.services.audit import record
+from collector.services.auth import hash_token
+from collector.services.errors import Forbidden, Unauthorized
+from collector.services.org import unit_by_code
+from wire import AgentConfig, EnrollRequest, EnrollResponse
+
+__all__ = ["create_enroll_secret", "enroll", "host_for_node_key", "agent_config"]
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    secret: str
+    record: EnrollSecret
+
+
+def create_enroll_secret(
+    session: Session,
+    unit_code: str,
+    *,
+    expires_days: float | None = 30,
+    max_uses: int | None = None,
+    label: str = "",
+    actor: str = "system",
+) -> NewSecret:
+    """Make a secret for a unit. The secret itself is returned once and stored as a hash."""
+    unit = unit_by_code(session, unit_code)
+    secret = "wpe_" + secrets.token_urlsafe(24)
+    row = EnrollSecret(
+        unit_id=unit.id,
+        secret_hash=hash_token(secret),
+        label=label[:128],
+        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+        max_uses=max_uses,
+    )
+    session.add(row)
+    session.flush()
+    record(session, actor, "enroll_secret.create", f"unit:{unit.code}",
+           {"secret_id": row.id, "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            "max_uses": max_uses})
+    return NewSecret(secret, row)
+
+
+def agent_config() -> AgentConfig:
+    """The configuration every agent receives (per-unit overrides come with the runtime issue)."""
+    return AgentConfig()
+
+
+def enroll(session: Session, request: EnrollRequest, ip: str = "", now: datetime | None = None) -> EnrollResponse:
+    now = now or utcnow()
+    row = session.scalar(
+        select(EnrollSecret).where(EnrollSecret.secret_hash == hash_token(request.enroll_secret))
+    )
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked enrollment secret", "invalid_enroll_secret")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("this enrollment secret has expired; ask for a new one", "expired_enroll_secret")
+    if row.max_uses is not None and row.uses >= row.max_uses:
+        raise Unauthorized("this enrollment secret has been used up", "exhausted_enroll_secret")
+    row.uses += 1
+    host = session.scalar(select(Host).where(Host.agent_id == request.agent_id))
+    if host is not None and host.status == "retired":
+        raise Forbidden("this host was retired; an admin must restore it first", "host_retired")
+    action = "host.reenroll"
+    if host is None:
+        action = "host.enroll"
+        host = Host(agent_id=request.agent_id, unit_id=row.unit_id, hostname=request.hostname,
+                    enrolled_at=now)
+        session.add(host)
+    else:
+        # Re-enrollment: the old keys stop working; the host moves to the secret's unit.
+        session.execute(
+            update(NodeKey).where(NodeKey.host_id == host.id, NodeKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        host.unit_id = row.unit_id
+        host.state_hash = None  # the agent starts over with a full report
+    host.hostname = request.hostname
+    host.os_family = request.os_family
+    host.agent_version = request.agent_version
+    host.system_uuid = host.system_uuid or request.system_uuid
+    host.serial = host.serial or request.serial
+    session.flush()
+    key = "wpn_" + secrets.token_urlsafe(32)
+    session.add(NodeKey(host_id=host.id, key_hash=hash_token(key), created_at=now))
+    record(session, f"agent:{request.hostname}", action, f"host:{host.id}",
+           {"agent_id": str(request.agent_id), "unit": row.unit.code, "secret_id": row.id}, ip)
+    session.flush()
+    return EnrollResponse(
+        agent_id=request.agent_id,
+        node_key=key,
+        unit_code=row.unit.code,
+        unit_name=row.unit.name_zh,
+        config=agent_config(),
+    )
+
+
+def host_for_node_key(session: Session, key: str, now: datetime | None = None) -> Host:
+    row = session.scalar(select(NodeKey).where(NodeKey.key_hash == hash_token(key)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("unknown or revoked node key; re-enroll this agent", "invalid_node_key")
+    if row.host.status == "retired":
+        raise Forbidden("this host was retired", "host_retired")
+    now = now or utcnow()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 300:
+        row.last_used_at = now
+    return row.host

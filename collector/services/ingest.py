@@ -1,0 +1,186 @@
+"""Report and event ingest: idempotent by client-made id, delta-aware.
+
+Section rules (the same the agent assumes when it computes its state hash):
+- ``ok`` replaces the stored content;
+- ``error`` keeps the last good content and records the failure;
+- ``skipped`` removes the content (not applicable on this host);
+- in a full report, a section not sent is removed; in a delta it is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from collector.db.base import utcnow
+from collector.db.models import Host, HostAddress, HostEvent, HostSection, ReportLog
+from collector.services.errors import Conflict, Forbidden
+from wire import EventAck, EventBatch, Report, ReportAck, SectionResult, state_hash
+from wire.sections import HardwareFacts, NetworkFacts, OsFacts
+
+__all__ = ["ingest_report", "ingest_events", "host_state_hash", "receive_report", "receive_events"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    ack: ReportAck
+
+
+def host_state_hash(session: Session, host_id: int) -> str:
+    rows = session.execute(
+        select(HostSection.name, HostSection.content_hash).where(
+            HostSection.host_id == host_id, HostSection.content_hash.is_not(None)
+        )
+    )
+    return state_hash({name: digest for name, digest in rows if digest})
+
+
+def _apply_section(
+    session: Session, host: Host, name: str, result: SectionResult[BaseModel], collected_at: datetime
+) -> None:
+    row = session.get(HostSection, (host.id, name))
+    if row is None:
+        row = HostSection(host_id=host.id, name=name, collected_at=collected_at)
+        session.add(row)
+    row.status = result.status
+    row.errors = [e.model_dump(mode="json") for e in result.errors]
+    row.reason = result.reason
+    row.updated_at = utcnow()
+    if result.status == "ok" and result.data is not None:
+        row.data = result.data.model_dump(mode="json")
+        row.content_hash = result.content_hash
+        row.collected_at = collected_at
+        _refresh_summary(session, host, name, result.data)
+    elif result.status == "skipped":
+        row.data = None
+        row.content_hash = None
+
+
+def _refresh_summary(session: Session, host: Host, name: str, data: BaseModel) -> None:
+    """Copy the facts the host list shows and searches by into the hosts row."""
+    if name == "os" and isinstance(data, OsFacts):
+        host.hostname = data.hostname
+        host.os_family = data.family
+        host.os_name = data.pretty_name or data.name
+        host.os_version = data.version
+        host.architecture = data.architecture[:64]
+        host.kernel = data.kernel
+    elif name == "hardware" and isinstance(data, HardwareFacts):
+        host.memory_bytes = data.memory_bytes
+        host.cpu_model = data.cpu.model
+        host.vendor = data.vendor
+        host.model = data.model
+        host.serial = data.serial
+        host.system_uuid = data.system_uuid[:64]
+    elif name == "network" and isinstance(data, NetworkFacts):
+        session.execute(delete(HostAddress).where(HostAddress.host_id == host.id))
+        for iface in data.interfaces:
+            if iface.kind == "loopback":
+                continue
+            if not iface.addresses:
+                session.add(HostAddress(host_id=host.id, interface=iface.name, kind=iface.kind,
+                                        mac=iface.mac))
+            for addr in iface.addresses:
+                session.add(HostAddress(
+                    host_id=host.id, interface=iface.name, kind=iface.kind, mac=iface.mac,
+                    address=str(addr.address), prefix_length=addr.prefix_length, scope=addr.scope,
+                ))
+
+
+def ingest_report(session: Session, host: Host, report: Report, size_bytes: int) -> ReportAck:
+    """Store a report once. Raises Conflict(base_mismatch) for a delta on the wrong base."""
+    if report.agent_id != host.agent_id:
+        raise Forbidden("report agent_id does not belong to this node key", "agent_mismatch")
+    seen = session.scalar(select(ReportLog).where(ReportLog.report_id == report.report_id))
+    if seen is not None:
+        if seen.host_id != host.id:
+            raise Conflict("this report id was used by another host", "report_id_reused")
+        return ReportAck(report_id=report.report_id, status="duplicate",
+                         state_hash=host_state_hash(session, host.id), config_version=1)
+    current = host_state_hash(session, host.id)
+    if report.kind == "delta" and report.base_state_hash != current:
+        raise Conflict("delta base does not match the collector's state; send a full report",
+                       "base_mismatch")
+    sections = report.sections.present()
+    if report.kind == "full":
+        stale = [s for s in session.scalars(select(HostSection).where(HostSection.host_id == host.id))
+                 if s.name not in sections]
+        for row in stale:
+            session.delete(row)
+    for name, result in sections.items():
+        _apply_section(session, host, name, result, report.collected_at)
+    now = utcnow()
+    host.first_seen = host.first_seen or now
+    host.last_seen = now
+    host.agent_version = report.agent_version
+    session.add(ReportLog(
+        report_id=report.report_id, host_id=host.id, kind=report.kind, sections=sorted(sections),
+        size_bytes=size_bytes, collected_at=report.collected_at, received_at=now,
+    ))
+    session.flush()
+    new_state = host_state_hash(session, host.id)
+    host.state_hash = new_state
+    return ReportAck(report_id=report.report_id, status="stored", state_hash=new_state,
+                     config_version=1)
+
+
+def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
+    if batch.agent_id != host.agent_id:
+        raise Forbidden("event batch agent_id does not belong to this node key", "agent_mismatch")
+    ids = [e.event_id for e in batch.events]
+    known = set(session.scalars(select(HostEvent.event_id).where(HostEvent.event_id.in_(ids))))
+    stored = 0
+    seen: set[Any] = set(known)
+    for event in batch.events:
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        session.add(HostEvent(
+            event_id=event.event_id, host_id=host.id, occurred_at=event.occurred_at,
+            kind=event.kind, severity=event.severity, source=event.source, summary=event.summary,
+            data=event.data,
+        ))
+        stored += 1
+    host.last_seen = utcnow()
+    return EventAck(stored=stored, duplicates=len(batch.events) - stored)
+
+
+def is_duplicate_race(exc: IntegrityError) -> bool:
+    """A concurrent delivery of the same id lost the race on the unique index."""
+    text = str(exc.orig).lower()
+    return "report_id" in text or "event_id" in text or "unique" in text
+
+
+def receive_report(session: Session, host_id: int, report: Report, size_bytes: int) -> ReportAck:
+    """Store and commit one report of an authenticated host (the endpoint's whole transaction)."""
+    host = session.get_one(Host, host_id)
+    try:
+        ack = ingest_report(session, host, report, size_bytes)
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        if not is_duplicate_race(exc):
+            raise
+        ack = ReportAck(report_id=report.report_id, status="duplicate",
+                        state_hash=host_state_hash(session, host_id), config_version=1)
+    return ack
+
+
+def receive_events(session: Session, host_id: int, batch: EventBatch) -> EventAck:
+    """Store and commit a batch of events, once each."""
+    for _attempt in range(3):
+        try:
+            ack = ingest_events(session, session.get_one(Host, host_id), batch)
+            session.commit()
+            return ack
+        except IntegrityError as exc:  # a concurrent retry stored some of them first
+            session.rollback()
+            if not is_duplicate_race(exc):
+                raise
+    raise Conflict("events could not be stored; retry", "retry")

@@ -1,0 +1,37 @@
+"""Collector settings, from the environment (``WATCHPOST_*``) or arguments.
+
+No secret has a default: the collector keeps no signing key at all (sessions and
+keys are random tokens whose hashes live in the database), so there is nothing
+to leave at an insecure default.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WATCHPOST_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/watchpost.sqlite3",
+        description="SQLAlchemy URL: sqlite:///path or postgresql://user:pw@host/db.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8080, ge=1, le=65535)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="Login session lifetime.")
+    lockout_threshold: int = Field(default=5, ge=1, description="Failed logins before a lockout.")
+    lockout_minutes: int = Field(default=15, ge=1, description="How long a lockout lasts.")
+    silent_after_hours: float = Field(
+        default=48.0, gt=0, description="A host with no report for this long is shown as silent."
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Mark cookies Secure (set when served over HTTPS)."
+    )
+    display_timezone: str = Field(default="Asia/Shanghai", description="Zone for times on pages.")
+    trust_proxy_headers: bool = Field(
+        default=False, description="Take the client address from X-Forwarded-For (behind a proxy)."
+    )

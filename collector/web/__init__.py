@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja2), zh-CN first with an English switch."""

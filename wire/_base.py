@@ -1,0 +1,53 @@
+"""Shared building blocks of the wire contract: strict base model and bounded types.
+
+Every model that crosses the wire derives from :class:`WireModel`: unknown fields are
+rejected (``extra="forbid"``), so a typo or a mismatched version is an error the
+sender sees, not data silently dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "WireModel",
+    "Name",
+    "ShortText",
+    "Text",
+    "LongText",
+    "Sha256Hex",
+    "UtcDatetime",
+    "MacAddress",
+]
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: strict about unknown fields, immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _require_aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a time zone offset (e.g. 2026-11-27T08:00:00Z)")
+    return value.astimezone(timezone.utc)
+
+
+# Bounded strings: every free-text field has a ceiling so a hostile or broken sender
+# cannot make the collector store megabytes in one cell.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ShortText = Annotated[str, StringConstraints(max_length=255)]
+Text = Annotated[str, StringConstraints(max_length=1024)]
+LongText = Annotated[str, StringConstraints(max_length=8192)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+MacAddress = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5,19}$", to_lower=True)
+]
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_require_aware),
+    Field(description="ISO 8601 timestamp with offset; normalised to UTC."),
+]

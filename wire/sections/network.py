@@ -1,0 +1,48 @@
+"""Section ``network``: interfaces with their addresses, routes and name servers.
+
+Feeds IP/MAC search in the inventory (A9-M3.3) and the unapproved-uplink checks
+(A9-T3.2, 违规外联).
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
+from typing import Literal
+
+from pydantic import Field
+
+from wire._base import MacAddress, Name, ShortText, WireModel
+from wire.sections.hardware import AdapterKind
+
+__all__ = ["InterfaceAddress", "InterfaceFacts", "RouteFacts", "NetworkFacts"]
+
+
+class InterfaceAddress(WireModel):
+    address: IPv4Address | IPv6Address = Field(description="The IP address.")
+    prefix_length: int = Field(ge=0, le=128, description="Network prefix length.")
+    scope: Literal["global", "link", "host", "site"] = Field(
+        default="global", description="Address scope (link-local, loopback...)."
+    )
+
+
+class InterfaceFacts(WireModel):
+    name: Name
+    mac: MacAddress | None = None
+    kind: AdapterKind
+    up: bool = Field(description="Administratively up and with carrier.")
+    mtu: int | None = Field(default=None, ge=0, le=1_000_000)
+    addresses: list[InterfaceAddress] = Field(default_factory=list, max_length=256)
+
+
+class RouteFacts(WireModel):
+    destination: ShortText = Field(description="Destination prefix, e.g. 0.0.0.0/0.")
+    gateway: ShortText = Field(default="", description="Next hop; empty when on-link.")
+    interface: ShortText = Field(default="")
+    metric: int = Field(default=0, ge=0)
+
+
+class NetworkFacts(WireModel):
+    interfaces: list[InterfaceFacts] = Field(default_factory=list, max_length=256)
+    default_routes: list[RouteFacts] = Field(default_factory=list, max_length=64)
+    dns_servers: list[ShortText] = Field(default_factory=list, max_length=32)
+    dns_search: list[ShortText] = Field(default_factory=list, max_length=32)
