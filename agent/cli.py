@@ -7,9 +7,10 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent import __version__
@@ -28,19 +29,25 @@ def _parser() -> argparse.ArgumentParser:
         prog="watchpost-agent",
         description="Watchpost agent: inventories this computer and reports to the collector.",
     )
-    parser.add_argument("--config", type=Path, help="config file (default: %(default)s)",
-                        default=default_config_path())
+    parser.add_argument(
+        "--config", type=Path, help="config file (default: %(default)s)", default=default_config_path()
+    )
     parser.add_argument("--version", action="version", version=f"watchpost-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     enroll = sub.add_parser("enroll", help="join the collector with a unit's enrollment secret")
     enroll.add_argument("--server", required=True, help="collector URL, e.g. https://watchpost.example:8443")
-    enroll.add_argument("--secret", help="enrollment secret ('-' reads it from standard input; "
-                        "default: $WATCHPOST_ENROLL_SECRET)")
+    enroll.add_argument(
+        "--secret",
+        help="enrollment secret ('-' reads it from standard input; default: $WATCHPOST_ENROLL_SECRET)",
+    )
     enroll.add_argument("--data-dir", help="where the agent keeps its key and state")
     enroll.add_argument("--ca-bundle", default="", help="PEM file of CA certificates to trust")
-    enroll.add_argument("--insecure-http", action="store_true",
-                        help="allow a plain http:// URL (a collector on this machine, for tests)")
+    enroll.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow a plain http:// URL (a collector on this machine, for tests)",
+    )
 
     scan = sub.add_parser("scan", help="scan this computer and print the report it would send")
     scan.add_argument("--json", action="store_true", help="print the report as JSON (default)")
@@ -70,15 +77,16 @@ def _read_secret(arg: str | None) -> str:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from agent.probes.hardware import clean_dmi
-    from agent.probes.os_info import PROBE as _os_probe  # noqa: F401 - platform check below
     from agent.probes.base import current_platform
+    from agent.probes.hardware import clean_dmi
     from wire import EnrollRequest, EnrollResponse
 
     secret = _read_secret(args.secret)
     if not secret:
-        print("error: no enrollment secret (use --secret, --secret - or $WATCHPOST_ENROLL_SECRET)",
-              file=sys.stderr)
+        print(
+            "error: no enrollment secret (use --secret, --secret - or $WATCHPOST_ENROLL_SECRET)",
+            file=sys.stderr,
+        )
         return 2
     try:
         settings = AgentSettings(
@@ -92,7 +100,6 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         return 2
     store = StateStore(settings.data_path)
     ctx = HostContext()
-    import socket
 
     platform = current_platform()
     request = EnrollRequest(
@@ -100,7 +107,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         agent_id=store.agent_id(),
         agent_version=__version__,
         hostname=(socket.gethostname().split(".", 1)[0] or "unknown")[:128],
-        os_family=platform if platform in {"linux", "windows"} else "other",  # type: ignore[arg-type]
+        os_family=platform if platform in {"linux", "windows"} else "other",
         system_uuid=clean_dmi(ctx.read_optional("/sys/class/dmi/id/product_uuid")).lower(),
         serial=clean_dmi(ctx.read_optional("/sys/class/dmi/id/product_serial")),
     )
@@ -119,8 +126,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     state.acked_sections = None
     store.save(state)
     save_settings(settings, args.config)
-    print(f"enrolled as {request.hostname} in {answer.unit_name} ({answer.unit_code}); "
-          f"config written to {args.config}")
+    print(
+        f"enrolled as {request.hostname} in {answer.unit_name} ({answer.unit_code}); "
+        f"config written to {args.config}"
+    )
     return 0
 
 
@@ -175,7 +184,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = store.load()
 
     def when(ts: float) -> str | None:
-        return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts else None
+        return datetime.fromtimestamp(ts, tz=UTC).isoformat() if ts else None
 
     info = {
         "server_url": settings.server_url,

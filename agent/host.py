@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["HostContext", "CommandResult", "ReadError"]
+__all__ = ["CommandResult", "HostContext", "ReadError"]
 
 #: Largest file a probe may read whole; anything bigger is a sign of a wrong path.
 MAX_READ_BYTES = 4 * 1024 * 1024

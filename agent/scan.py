@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from agent import __version__
@@ -14,7 +14,7 @@ from agent.host import HostContext
 from agent.probes import PROBES, ProbeSkipped
 from wire import Report, SectionError, Sections, content_hash, state_hash
 
-__all__ = ["scan_sections", "build_report", "section_hashes"]
+__all__ = ["build_report", "scan_sections", "section_hashes"]
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,7 @@ def scan_sections(
 def section_hashes(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """Content hashes of the sections that were read successfully."""
     return {
-        name: str(result["content_hash"])
-        for name, result in sections.items()
-        if result.get("status") == "ok"
+        name: str(result["content_hash"]) for name, result in sections.items() if result.get("status") == "ok"
     }
 
 
@@ -103,7 +101,7 @@ def build_report(
         report_id=uuid.uuid4(),
         agent_id=agent_id,
         agent_version=__version__,
-        collected_at=datetime.now(timezone.utc),
+        collected_at=datetime.now(UTC),
         kind="full" if full else "delta",
         base_state_hash=None if full else state_hash(acked or {}),
         state_hash=state_hash(state),

@@ -37,7 +37,7 @@ def default_config_path() -> Path:
     if env:
         return Path(env)
     if sys.platform == "win32":
-        return Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "Watchpost" / "agent.toml"
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "Watchpost" / "agent.toml"
     if _is_admin():
         return Path("/etc/watchpost/agent.toml")
     return Path.home() / ".config" / "watchpost" / "agent.toml"
@@ -45,7 +45,7 @@ def default_config_path() -> Path:
 
 def default_data_dir() -> str:
     if sys.platform == "win32":
-        return str(Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "Watchpost" / "data")
+        return str(Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "Watchpost" / "data")
     if _is_admin():
         return "/var/lib/watchpost-agent"
     return str(Path.home() / ".local" / "state" / "watchpost-agent")

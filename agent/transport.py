@@ -31,6 +31,8 @@ class TransportError(Exception):
 
 class Transport:
     def __init__(self, server_url: str, *, ca_bundle: str = "", timeout: float = 30.0) -> None:
+        if not server_url.startswith(("https://", "http://")):
+            raise ValueError(f"collector URL must be https:// (got {server_url!r})")
         self.base = server_url.rstrip("/")
         self.timeout = timeout
         self._ssl = ssl.create_default_context(cafile=ca_bundle or None)
@@ -54,10 +56,10 @@ class Transport:
             headers["Content-Encoding"] = "gzip"
         if node_key:
             headers["Authorization"] = f"Bearer {node_key}"
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)  # noqa: S310 - scheme checked in __init__
         context = self._ssl if self.base.startswith("https://") else None
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=context) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=context) as resp:  # noqa: S310
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
             raise _http_error(exc) from None

@@ -16,18 +16,23 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="watchpost-collector",
-                                     description="Watchpost collector: the city's central server.")
+    parser = argparse.ArgumentParser(
+        prog="watchpost-collector", description="Watchpost collector: the city's central server."
+    )
     parser.add_argument("--version", action="version", version=f"watchpost-collector {__version__}")
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default: $WATCHPOST_DATABASE_URL "
-                        "or sqlite:///var/watchpost.sqlite3)")
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (default: $WATCHPOST_DATABASE_URL or sqlite:///var/watchpost.sqlite3)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser("init", help="create or upgrade the database and seed the organisation tree")
-    init.add_argument("--admin", metavar="USERNAME",
-                      help="create this city admin with a generated password (printed once)")
-    init.add_argument("--credentials-file", type=Path,
-                      help="also write 'username password' there (mode 0600)")
+    init.add_argument(
+        "--admin", metavar="USERNAME", help="create this city admin with a generated password (printed once)"
+    )
+    init.add_argument(
+        "--credentials-file", type=Path, help="also write 'username password' there (mode 0600)"
+    )
 
     serve = sub.add_parser("serve", help="run the collector's HTTP server")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
@@ -48,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="action", required=True)
     ucreate = user_sub.add_parser("create", help="create an account with a generated password")
     ucreate.add_argument("username")
-    ucreate.add_argument("--role", required=True,
-                         choices=["city_admin", "district_admin", "auditor", "inspector"])
+    ucreate.add_argument(
+        "--role", required=True, choices=["city_admin", "district_admin", "auditor", "inspector"]
+    )
     ucreate.add_argument("--unit", required=True, help="unit code the role applies to (with its subtree)")
     ucreate.add_argument("--display-name", default="")
 
@@ -94,8 +100,14 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"admin {args.admin!r} exists already; password unchanged")
                 return 0
             password = generate_password()
-            create_user(session, args.admin, password, role="city_admin", unit_code=CITY_CODE,
-                        display_name="City administrator")
+            create_user(
+                session,
+                args.admin,
+                password,
+                role="city_admin",
+                unit_code=CITY_CODE,
+                display_name="City administrator",
+            )
             session.commit()
             if args.credentials_file:
                 path: Path = args.credentials_file
@@ -118,11 +130,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     if args.workers > 1:
         os.environ["WATCHPOST_DATABASE_URL"] = settings.database_url
-        uvicorn.run("collector.main:create_app", factory=True, host=host, port=port,
-                    workers=args.workers, proxy_headers=settings.trust_proxy_headers)
+        uvicorn.run(
+            "collector.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            proxy_headers=settings.trust_proxy_headers,
+        )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port,
-                    proxy_headers=settings.trust_proxy_headers)
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=settings.trust_proxy_headers)
     return 0
 
 
@@ -132,23 +149,33 @@ def cmd_enroll_secret(args: argparse.Namespace, settings: Settings) -> int:
 
     with _session(settings) as session:
         if args.action == "create":
-            new = create_enroll_secret(session, args.unit, expires_days=args.expires_days or None,
-                                       max_uses=args.max_uses, label=args.label, actor="cli")
+            new = create_enroll_secret(
+                session,
+                args.unit,
+                expires_days=args.expires_days or None,
+                max_uses=args.max_uses,
+                label=args.label,
+                actor="cli",
+            )
             session.commit()
             if args.quiet:
                 print(new.secret)
             else:
                 expires = new.record.expires_at.isoformat() if new.record.expires_at else "never"
-                print(f"enrollment secret for {new.record.unit.name_zh} ({args.unit}), "
-                      f"expires {expires}, max uses {args.max_uses or 'unlimited'}:")
+                print(
+                    f"enrollment secret for {new.record.unit.name_zh} ({args.unit}), "
+                    f"expires {expires}, max uses {args.max_uses or 'unlimited'}:"
+                )
                 print(new.secret)
             return 0
         rows = session.scalars(select(EnrollSecret).order_by(EnrollSecret.id))
         print(f"{'id':>4}  {'unit':12} {'uses':>6} {'max':>5}  {'expires':25} {'state':8} label")
         for row in rows:
             state = "revoked" if row.revoked_at else "active"
-            print(f"{row.id:>4}  {row.unit.code:12} {row.uses:>6} {row.max_uses or '-':>5}  "
-                  f"{row.expires_at.isoformat() if row.expires_at else 'never':25} {state:8} {row.label}")
+            print(
+                f"{row.id:>4}  {row.unit.code:12} {row.uses:>6} {row.max_uses or '-':>5}  "
+                f"{row.expires_at.isoformat() if row.expires_at else 'never':25} {state:8} {row.label}"
+            )
     return 0
 
 
@@ -157,8 +184,15 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
 
     password = generate_password()
     with _session(settings) as session:
-        create_user(session, args.username, password, role=args.role, unit_code=args.unit,
-                    display_name=args.display_name, actor="cli")
+        create_user(
+            session,
+            args.username,
+            password,
+            role=args.role,
+            unit_code=args.unit,
+            display_name=args.display_name,
+            actor="cli",
+        )
         session.commit()
     print(f"user {args.username} created ({args.role} on {args.unit})")
     print(f"password (shown once): {password}")
@@ -194,8 +228,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     settings = _settings(args)
-    handlers = {"init": cmd_init, "serve": cmd_serve, "enroll-secret": cmd_enroll_secret,
-                "user": cmd_user, "units": cmd_units, "db": cmd_db}
+    handlers = {
+        "init": cmd_init,
+        "serve": cmd_serve,
+        "enroll-secret": cmd_enroll_secret,
+        "user": cmd_user,
+        "units": cmd_units,
+        "db": cmd_db,
+    }
     try:
         return handlers[args.command](args, settings)
     except DomainError as exc:

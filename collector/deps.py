@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -14,10 +15,10 @@ from collector.settings import Settings
 
 __all__ = [
     "SESSION_COOKIE",
-    "SessionDep",
-    "SettingsDep",
     "AgentHostDep",
     "PrincipalDep",
+    "SessionDep",
+    "SettingsDep",
     "client_ip",
     "get_session",
 ]
@@ -59,8 +60,12 @@ def _bearer(request: Request) -> str | None:
 def node_key(request: Request) -> str:
     key = _bearer(request)
     if key is None:
-        raise ApiProblem(401, "missing_node_key", "send the node key as 'Authorization: Bearer <key>'",
-                         headers={"WWW-Authenticate": "Bearer"})
+        raise ApiProblem(
+            401,
+            "missing_node_key",
+            "send the node key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return key
 
 
@@ -82,13 +87,17 @@ def current_principal(request: Request, session: Annotated[Session, Depends(get_
     from_cookie = token is None
     token = token or request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise ApiProblem(401, "not_authenticated", "log in first (POST /api/v1/auth/login)",
-                         headers={"WWW-Authenticate": "Bearer"})
+        raise ApiProblem(
+            401,
+            "not_authenticated",
+            "log in first (POST /api/v1/auth/login)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     principal = principal_for_token(session, token)
     session.commit()
-    if from_cookie and request.method in _UNSAFE:
-        if request.headers.get("x-csrf-token", "") != principal.csrf_token:
-            raise ApiProblem(403, "csrf_failed", "missing or wrong X-CSRF-Token header")
+    sent = request.headers.get("x-csrf-token", "")
+    if from_cookie and request.method in _UNSAFE and not secrets.compare_digest(sent, principal.csrf_token):
+        raise ApiProblem(403, "csrf_failed", "missing or wrong X-CSRF-Token header")
     return principal
 
 

@@ -38,6 +38,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agent.router)
     app.include_router(admin.router)
     app.include_router(web.router)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")),
-              name="static")
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
     return app

@@ -12,9 +12,9 @@ from wire.report import SCHEMA_VERSION, Report, ReportAck, SectionError, Section
 from wire.sections import SECTION_MODELS
 
 __all__ = [
+    "DEFAULT_SECTIONS",
     "SCHEMA_VERSION",
     "SECTION_MODELS",
-    "DEFAULT_SECTIONS",
     "AgentConfig",
     "ApiError",
     "EnrollRequest",

@@ -7,20 +7,20 @@ sender sees, not data silently dropped.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
-    "WireModel",
+    "LongText",
+    "MacAddress",
     "Name",
+    "Sha256Hex",
     "ShortText",
     "Text",
-    "LongText",
-    "Sha256Hex",
     "UtcDatetime",
-    "MacAddress",
+    "WireModel",
 ]
 
 
@@ -33,7 +33,7 @@ class WireModel(BaseModel):
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a time zone offset (e.g. 2026-11-27T08:00:00Z)")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 # Bounded strings: every free-text field has a ceiling so a hostile or broken sender
@@ -43,9 +43,7 @@ ShortText = Annotated[str, StringConstraints(max_length=255)]
 Text = Annotated[str, StringConstraints(max_length=1024)]
 LongText = Annotated[str, StringConstraints(max_length=8192)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-MacAddress = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5,19}$", to_lower=True)
-]
+MacAddress = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5,19}$", to_lower=True)]
 UtcDatetime = Annotated[
     datetime,
     AfterValidator(_require_aware),

@@ -6,16 +6,14 @@ from pydantic import Field
 
 from wire._base import Name, WireModel
 
-__all__ = ["AgentConfig", "DEFAULT_SECTIONS"]
+__all__ = ["DEFAULT_SECTIONS", "AgentConfig"]
 
 DEFAULT_SECTIONS: tuple[str, ...] = ("os", "hardware", "network")
 
 
 class AgentConfig(WireModel):
     config_version: int = Field(default=1, ge=0, description="Increases on every change.")
-    report_interval_seconds: int = Field(
-        default=3600, ge=60, le=7 * 86400, description="Time between scans."
-    )
+    report_interval_seconds: int = Field(default=3600, ge=60, le=7 * 86400, description="Time between scans.")
     jitter_seconds: int = Field(
         default=300, ge=0, le=86400, description="Random delay added so hosts spread out."
     )

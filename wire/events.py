@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from wire._base import ShortText, Text, UtcDatetime, WireModel
 from wire.limits import MAX_EVENT_DATA_ITEMS, MAX_EVENTS_PER_BATCH
 
-__all__ = ["Event", "EventBatch", "EventAck", "Severity"]
+__all__ = ["Event", "EventAck", "EventBatch", "Severity"]
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 EventKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{1,63}$")]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 __all__ = [
-    "MAX_REPORT_BYTES",
     "MAX_COMPRESSED_BYTES",
     "MAX_EVENTS_PER_BATCH",
     "MAX_EVENT_DATA_ITEMS",
+    "MAX_REPORT_BYTES",
     "MAX_SECTION_ERRORS",
 ]
 

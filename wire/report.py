@@ -7,18 +7,18 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
-from wire._base import ShortText, Sha256Hex, Text, UtcDatetime, WireModel
+from wire._base import Sha256Hex, ShortText, Text, UtcDatetime, WireModel
 from wire.hashing import content_hash
 from wire.limits import MAX_SECTION_ERRORS
 from wire.sections import HardwareFacts, NetworkFacts, OsFacts
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Report",
+    "ReportAck",
     "SectionError",
     "SectionResult",
     "Sections",
-    "Report",
-    "ReportAck",
 ]
 
 SCHEMA_VERSION = 1
@@ -73,11 +73,7 @@ class Sections(WireModel):
 
     def present(self) -> dict[str, SectionResult[BaseModel]]:
         """The sections carried by this report, by name."""
-        return {
-            name: value
-            for name in type(self).model_fields
-            if (value := getattr(self, name)) is not None
-        }
+        return {name: value for name in type(self).model_fields if (value := getattr(self, name)) is not None}
 
 
 class Report(WireModel):

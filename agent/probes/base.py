@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from agent.host import HostContext
 from wire import SectionError
 
-__all__ = ["Probe", "Collected", "ProbeSkipped", "current_platform"]
+__all__ = ["Collected", "Probe", "ProbeSkipped", "current_platform"]
 
 
 class ProbeSkipped(Exception):
@@ -40,9 +40,7 @@ class Probe:
         platform = platform or current_platform()
         reader = self.collectors.get(platform)
         if reader is None:
-            raise ProbeSkipped(
-                f"section {self.section!r} has no reader for {platform} in this agent version"
-            )
+            raise ProbeSkipped(f"section {self.section!r} has no reader for {platform} in this agent version")
         return reader(ctx)
 
 

@@ -16,34 +16,75 @@ from wire.sections.hardware import AdapterKind
 
 __all__ = [
     "PROBE",
-    "SysfsNetInterface",
     "SysfsDisk",
+    "SysfsNetInterface",
     "chassis_name",
     "classify_adapter",
     "parse_cpuinfo",
-    "parse_meminfo_total",
     "parse_disk",
+    "parse_meminfo_total",
     "read_net_interfaces",
 ]
 
 # SMBIOS 3.x, table 17 (System Enclosure or Chassis Types).
 _CHASSIS = {
-    1: "other", 2: "unknown", 3: "desktop", 4: "low-profile desktop", 5: "pizza box",
-    6: "mini tower", 7: "tower", 8: "portable", 9: "laptop", 10: "notebook",
-    11: "handheld", 12: "docking station", 13: "all-in-one", 14: "sub-notebook",
-    15: "space-saving", 16: "lunch box", 17: "main server chassis", 18: "expansion chassis",
-    19: "sub-chassis", 20: "bus expansion chassis", 21: "peripheral chassis",
-    22: "raid chassis", 23: "rack mount chassis", 24: "sealed-case pc", 25: "multi-system",
-    26: "compact pci", 27: "advanced tca", 28: "blade", 29: "blade enclosure", 30: "tablet",
-    31: "convertible", 32: "detachable", 33: "iot gateway", 34: "embedded pc",
-    35: "mini pc", 36: "stick pc",
+    1: "other",
+    2: "unknown",
+    3: "desktop",
+    4: "low-profile desktop",
+    5: "pizza box",
+    6: "mini tower",
+    7: "tower",
+    8: "portable",
+    9: "laptop",
+    10: "notebook",
+    11: "handheld",
+    12: "docking station",
+    13: "all-in-one",
+    14: "sub-notebook",
+    15: "space-saving",
+    16: "lunch box",
+    17: "main server chassis",
+    18: "expansion chassis",
+    19: "sub-chassis",
+    20: "bus expansion chassis",
+    21: "peripheral chassis",
+    22: "raid chassis",
+    23: "rack mount chassis",
+    24: "sealed-case pc",
+    25: "multi-system",
+    26: "compact pci",
+    27: "advanced tca",
+    28: "blade",
+    29: "blade enclosure",
+    30: "tablet",
+    31: "convertible",
+    32: "detachable",
+    33: "iot gateway",
+    34: "embedded pc",
+    35: "mini pc",
+    36: "stick pc",
 }
 
 # Placeholders that firmware vendors put where a value should be.
 _PLACEHOLDERS = {
-    "", "to be filled by o.e.m.", "to be filled by oem", "default string", "system serial number",
-    "not specified", "not applicable", "none", "0", "0123456789", "o.e.m.", "oem", "n/a",
-    "system product name", "system manufacturer", "chassis serial number", "123456789",
+    "",
+    "to be filled by o.e.m.",
+    "to be filled by oem",
+    "default string",
+    "system serial number",
+    "not specified",
+    "not applicable",
+    "none",
+    "0",
+    "0123456789",
+    "o.e.m.",
+    "oem",
+    "n/a",
+    "system product name",
+    "system manufacturer",
+    "chassis serial number",
+    "123456789",
 }
 
 _CELLULAR_DRIVERS = {"qmi_wwan", "cdc_mbim", "cdc_ncm", "option", "sierra_net", "huawei_cdc_ncm", "ipheth"}
@@ -202,9 +243,7 @@ def classify_adapter(raw: SysfsNetInterface) -> AdapterKind:
     (bridges, veth, docker, VPN tunnels).
     """
     kind_type = raw.type.strip()
-    devtype = _udev_properties("\n".join("E:" + x for x in raw.uevent.splitlines())).get(
-        "DEVTYPE", ""
-    )
+    devtype = _udev_properties("\n".join("E:" + x for x in raw.uevent.splitlines())).get("DEVTYPE", "")
     if kind_type == "772" or raw.name == "lo":
         return "loopback"
     if devtype == "wwan" or raw.driver in _CELLULAR_DRIVERS or kind_type in {"519", "530"}:
@@ -302,8 +341,17 @@ def _read_disks(ctx: HostContext) -> list[SysfsDisk]:
 
 
 _DMI_FIELDS = (
-    "sys_vendor", "product_name", "product_serial", "product_uuid", "chassis_type",
-    "bios_vendor", "bios_version", "bios_date", "board_vendor", "board_name", "board_serial",
+    "sys_vendor",
+    "product_name",
+    "product_serial",
+    "product_uuid",
+    "chassis_type",
+    "bios_vendor",
+    "bios_version",
+    "bios_date",
+    "board_vendor",
+    "board_name",
+    "board_serial",
 )
 _ROOT_ONLY = {"product_serial", "product_uuid", "board_serial"}
 
@@ -319,9 +367,7 @@ def collect_linux(ctx: HostContext) -> Collected:
                 errors.append(SectionError(source=path, message="readable by root only"))
             dmi[key] = clean_dmi(text)
     else:
-        errors.append(
-            SectionError(source="/sys/class/dmi/id", message="no SMBIOS/DMI table exposed")
-        )
+        errors.append(SectionError(source="/sys/class/dmi/id", message="no SMBIOS/DMI table exposed"))
     cpuinfo = ctx.read_optional("/proc/cpuinfo") or ""
     cpu = parse_cpuinfo(cpuinfo)
     memory = parse_meminfo_total(ctx.read_optional("/proc/meminfo") or "")

@@ -16,11 +16,11 @@ from wire.sections import InterfaceAddress, InterfaceFacts, NetworkFacts, RouteF
 __all__ = [
     "PROBE",
     "RawAddress",
-    "parse_addresses",
-    "parse_proc_net_route",
-    "parse_proc_net_ipv6_route",
-    "parse_resolv_conf",
     "build_interfaces",
+    "parse_addresses",
+    "parse_proc_net_ipv6_route",
+    "parse_proc_net_route",
+    "parse_resolv_conf",
 ]
 
 
@@ -126,7 +126,7 @@ def parse_proc_net_route(text: str) -> list[RouteFacts]:
         routes.append(
             RouteFacts(
                 destination="0.0.0.0/0",
-                gateway="" if gateway == "0.0.0.0" else gateway,
+                gateway="" if gateway == "0.0.0.0" else gateway,  # noqa: S104 - on-link route
                 interface=cols[0][:255],
                 metric=max(metric, 0),
             )

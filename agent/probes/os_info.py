@@ -6,14 +6,14 @@ import os
 import platform
 import shlex
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from agent.host import HostContext
 from agent.probes.base import Collected, Probe
 from wire import SectionError
 from wire.sections import OsFacts
 
-__all__ = ["PROBE", "parse_os_release", "parse_timezone", "collect_linux"]
+__all__ = ["PROBE", "collect_linux", "parse_os_release", "parse_timezone"]
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -72,7 +72,7 @@ def _install_date(ctx: HostContext) -> datetime | None:
             continue
         stamp = getattr(st, "st_birthtime", None) or st.st_mtime
         if stamp > _EARLIEST_PLAUSIBLE:  # images built with mtime 0 say nothing
-            return datetime.fromtimestamp(stamp, tz=timezone.utc)
+            return datetime.fromtimestamp(stamp, tz=UTC)
     return None
 
 
@@ -90,7 +90,7 @@ def collect_linux(ctx: HostContext) -> Collected:
     short = hostname.split(".", 1)[0]
     domain = fqdn.split(".", 1)[1] if "." in fqdn and fqdn.split(".", 1)[0] == short else ""
     try:
-        last_boot: datetime | None = datetime.fromtimestamp(psutil.boot_time(), tz=timezone.utc)
+        last_boot: datetime | None = datetime.fromtimestamp(psutil.boot_time(), tz=UTC)
     except Exception as exc:  # noqa: BLE001 - psutil raises various OS errors
         errors.append(SectionError(source="psutil.boot_time", message=str(exc)[:1000]))
         last_boot = None
@@ -110,9 +110,7 @@ def collect_linux(ctx: HostContext) -> Collected:
         machine_id=_first_line(ctx.read_optional("/etc/machine-id")),
         install_date=_install_date(ctx),
         last_boot=last_boot,
-        timezone=parse_timezone(
-            ctx.read_optional("/etc/timezone"), ctx.realpath("/etc/localtime")
-        ),
+        timezone=parse_timezone(ctx.read_optional("/etc/timezone"), ctx.realpath("/etc/localtime")),
     )
     return Collected(facts, errors)
 

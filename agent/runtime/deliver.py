@@ -23,7 +23,7 @@ from agent.state import StateStore
 from agent.transport import Transport, TransportError
 from wire import AgentConfig, Report, ReportAck
 
-__all__ = ["Delivery", "deliver_once", "run_loop", "prepare_report"]
+__all__ = ["Delivery", "deliver_once", "prepare_report", "run_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,7 @@ def deliver_once(settings: AgentSettings, ctx: HostContext | None = None) -> Del
         report = prepare_report(store, ctx, force_full=True)
         ack = _send(transport, key, report)
     state = store.load()
-    sections = {
-        name: result.model_dump(mode="json") for name, result in report.sections.present().items()
-    }
+    sections = {name: result.model_dump(mode="json") for name, result in report.sections.present().items()}
     acked = {} if report.kind == "full" else dict(state.acked_sections or {})
     acked.update(section_hashes(sections))
     state.acked_sections = acked

@@ -35,32 +35,55 @@ def _user_info(session: SessionDep, principal: Principal) -> UserInfo:
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str, max_age: int) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="strict",
-                        secure=settings.secure_cookies, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=settings.secure_cookies,
+        path="/",
+    )
 
 
-@router.post("/auth/login", response_model=LoginResponse, responses={
-    401: {"description": "Wrong user name or password."},
-    423: {"description": "Account locked after repeated failures."},
-    422: {"description": "Malformed request."}})
-def login(body: LoginRequest, request: Request, response: Response, session: SessionDep,
-          settings: SettingsDep) -> LoginResponse:
+@router.post(
+    "/auth/login",
+    response_model=LoginResponse,
+    responses={
+        401: {"description": "Wrong user name or password."},
+        423: {"description": "Account locked after repeated failures."},
+        422: {"description": "Malformed request."},
+    },
+)
+def login(
+    body: LoginRequest, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+) -> LoginResponse:
     """Log in with user name and password; sets an HttpOnly session cookie and returns a token."""
-    token, auth_session = auth.login(session, settings, body.username, body.password,
-                                     ip=client_ip(request),
-                                     user_agent=request.headers.get("user-agent", ""))
+    token, auth_session = auth.login(
+        session,
+        settings,
+        body.username,
+        body.password,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
     session.commit()
     principal = auth.principal_for_token(session, token)
     set_session_cookie(response, settings, token, int(settings.session_hours * 3600))
-    return LoginResponse(token=token, csrf_token=auth_session.csrf_token,
-                         expires_at=auth_session.expires_at, user=_user_info(session, principal))
+    return LoginResponse(
+        token=token,
+        csrf_token=auth_session.csrf_token,
+        expires_at=auth_session.expires_at,
+        user=_user_info(session, principal),
+    )
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response)
 def logout(request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
     """End the current session."""
-    token = request.headers.get("authorization", "").partition(" ")[2].strip() or \
-        request.cookies.get(SESSION_COOKIE, "")
+    token = request.headers.get("authorization", "").partition(" ")[2].strip() or request.cookies.get(
+        SESSION_COOKIE, ""
+    )
     auth.logout(session, token)
     session.commit()
     response = Response(status_code=204)
@@ -77,23 +100,54 @@ def me(principal: PrincipalDep, session: SessionDep) -> UserInfo:
 def units(principal: PrincipalDep, session: SessionDep) -> list[UnitOut]:
     """The organisation units the caller can see."""
     rows = visible_units(session, principal)
-    return [UnitOut(code=u.code, name_zh=u.name_zh, name_en=u.name_en, kind=u.kind,
-                    parent_code=u.parent.code if u.parent else None) for u in rows]
+    return [
+        UnitOut(
+            code=u.code,
+            name_zh=u.name_zh,
+            name_en=u.name_en,
+            kind=u.kind,
+            parent_code=u.parent.code if u.parent else None,
+        )
+        for u in rows
+    ]
 
 
 def host_out(host: Host, settings: Settings) -> HostOut:
-    addresses = [AddressOut(interface=a.interface, kind=a.kind, mac=a.mac, address=a.address,
-                            prefix_length=a.prefix_length, scope=a.scope) for a in host.addresses]
+    addresses = [
+        AddressOut(
+            interface=a.interface,
+            kind=a.kind,
+            mac=a.mac,
+            address=a.address,
+            prefix_length=a.prefix_length,
+            scope=a.scope,
+        )
+        for a in host.addresses
+    ]
     return HostOut(
-        id=host.id, agent_id=host.agent_id, hostname=host.hostname, unit_code=host.unit.code,
-        unit_name=host.unit.name_zh, status=host_status(host, settings.silent_after_hours),
-        simulated=host.simulated, os_family=host.os_family, os_name=host.os_name,
-        os_version=host.os_version, architecture=host.architecture, kernel=host.kernel,
-        memory_bytes=host.memory_bytes, cpu_model=host.cpu_model, vendor=host.vendor,
-        model=host.model, serial=host.serial, agent_version=host.agent_version,
+        id=host.id,
+        agent_id=host.agent_id,
+        hostname=host.hostname,
+        unit_code=host.unit.code,
+        unit_name=host.unit.name_zh,
+        status=host_status(host, settings.silent_after_hours),
+        simulated=host.simulated,
+        os_family=host.os_family,
+        os_name=host.os_name,
+        os_version=host.os_version,
+        architecture=host.architecture,
+        kernel=host.kernel,
+        memory_bytes=host.memory_bytes,
+        cpu_model=host.cpu_model,
+        vendor=host.vendor,
+        model=host.model,
+        serial=host.serial,
+        agent_version=host.agent_version,
         ip_addresses=sorted({a.address for a in host.addresses if a.address}),
         mac_addresses=sorted({a.mac for a in host.addresses if a.mac}),
-        addresses=addresses, enrolled_at=host.enrolled_at, first_seen=host.first_seen,
+        addresses=addresses,
+        enrolled_at=host.enrolled_at,
+        first_seen=host.first_seen,
         last_seen=host.last_seen,
     )
 

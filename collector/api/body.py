@@ -67,7 +67,8 @@ async def read_model(request: Request, model: type[M]) -> tuple[M, int]:
         return model.model_validate(data), len(raw)
     except ValidationError as exc:
         raise ApiProblem(
-            422, f"invalid_{model.__name__.lower()}",
+            422,
+            f"invalid_{model.__name__.lower()}",
             f"the {model.__name__} does not match the wire contract",
             validation_problems(exc.errors(), prefix="body"),
         ) from None

@@ -14,14 +14,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from collector.services.errors import DomainError
 from wire import ApiError, FieldProblem
 
-__all__ = ["ApiProblem", "install_error_handlers", "validation_problems", "error_response"]
+__all__ = ["ApiProblem", "error_response", "install_error_handlers", "validation_problems"]
 
 log = logging.getLogger(__name__)
 
 
 class ApiProblem(Exception):
-    def __init__(self, status: int, code: str, detail: str,
-                 problems: Sequence[FieldProblem] = (), headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        problems: Sequence[FieldProblem] = (),
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.status = status
         self.code = code
@@ -36,13 +42,21 @@ def validation_problems(errors: Iterable[Any], prefix: str = "") -> list[FieldPr
         loc = [str(p) for p in err.get("loc", ())]
         if prefix and (not loc or loc[0] != prefix):
             loc.insert(0, prefix)
-        problems.append(FieldProblem(location=".".join(loc)[:255] or "body",
-                                     message=str(err.get("msg", "invalid"))[:1024]))
+        problems.append(
+            FieldProblem(
+                location=".".join(loc)[:255] or "body", message=str(err.get("msg", "invalid"))[:1024]
+            )
+        )
     return problems
 
 
-def error_response(status: int, code: str, detail: str,
-                   problems: Sequence[FieldProblem] = (), headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    detail: str,
+    problems: Sequence[FieldProblem] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = ApiError(error=code[:255], detail=detail[:1024], problems=list(problems)[:50])
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
@@ -58,11 +72,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", "the request does not validate",
-                              validation_problems(exc.errors()))
+        return error_response(
+            422, "invalid_request", "the request does not validate", validation_problems(exc.errors())
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"),
-                              str(exc.detail), headers=getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )

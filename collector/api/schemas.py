@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-__all__ = ["LoginRequest", "LoginResponse", "UserInfo", "UnitOut", "AddressOut", "HostOut", "HostList"]
+__all__ = ["AddressOut", "HostList", "HostOut", "LoginRequest", "LoginResponse", "UnitOut", "UserInfo"]
 
 
 class _Strict(BaseModel):

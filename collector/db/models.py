@@ -27,18 +27,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from collector.db.base import Base, JsonDoc, UtcDateTime, utcnow
 
 __all__ = [
-    "Unit",
+    "AuditLog",
+    "AuthSession",
     "EnrollSecret",
     "Host",
-    "NodeKey",
-    "HostSection",
     "HostAddress",
-    "ReportLog",
     "HostEvent",
-    "User",
+    "HostSection",
+    "NodeKey",
+    "ReportLog",
     "RoleGrant",
-    "AuthSession",
-    "AuditLog",
+    "Unit",
+    "User",
 ]
 
 
@@ -209,9 +209,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    grants: Mapped[list[RoleGrant]] = relationship(
-        back_populates="user", cascade="all, delete-orphan"
-    )
+    grants: Mapped[list[RoleGrant]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
 class RoleGrant(Base):

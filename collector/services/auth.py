@@ -23,10 +23,10 @@ from collector.settings import Settings
 __all__ = [
     "ROLES",
     "Principal",
-    "hash_token",
-    "generate_password",
     "check_password_strength",
     "create_user",
+    "generate_password",
+    "hash_token",
     "login",
     "logout",
     "principal_for_token",
@@ -81,7 +81,11 @@ def create_user(
 ) -> User:
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}", "unknown_role")
-    if not username or len(username) > 64 or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("_", "").replace("-", "").isalnum()
+    ):
         raise Invalid("user name: 1-64 letters, digits, '.', '_' or '-'", "invalid_username")
     weakness = check_password_strength(password, username)
     if weakness:
@@ -114,8 +118,10 @@ class Principal:
 def _principal(session: Session, user: User, csrf: str) -> Principal:
     grants = tuple((g.role, g.unit_id) for g in user.grants)
     roots = {unit_id for _role, unit_id in grants}
-    city_wide = any(role == "city_admin" and g.unit.parent_id is None
-                    for (role, _), g in zip(grants, user.grants, strict=True))
+    city_wide = any(
+        role == "city_admin" and g.unit.parent_id is None
+        for (role, _), g in zip(grants, user.grants, strict=True)
+    )
     visible = None if city_wide else frozenset(subtree_ids(session, roots))
     return Principal(user.id, user.username, grants, visible, csrf)
 
@@ -144,8 +150,10 @@ def login(
     if user.locked_until and user.locked_until > now:
         record(session, user.username, "auth.login_locked", "", {}, ip, user.id)
         session.commit()
-        raise Locked(f"account locked after repeated failures; try again after "
-                     f"{user.locked_until.isoformat(timespec='minutes')}")
+        raise Locked(
+            f"account locked after repeated failures; try again after "
+            f"{user.locked_until.isoformat(timespec='minutes')}"
+        )
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -17,7 +17,7 @@ from collector.services.errors import Forbidden, Unauthorized
 from collector.services.org import unit_by_code
 from wire import AgentConfig, EnrollRequest, EnrollResponse
 
-__all__ = ["create_enroll_secret", "enroll", "host_for_node_key", "agent_config"]
+__all__ = ["agent_config", "create_enroll_secret", "enroll", "host_for_node_key"]
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,17 @@ def create_enroll_secret(
     )
     session.add(row)
     session.flush()
-    record(session, actor, "enroll_secret.create", f"unit:{unit.code}",
-           {"secret_id": row.id, "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-            "max_uses": max_uses})
+    record(
+        session,
+        actor,
+        "enroll_secret.create",
+        f"unit:{unit.code}",
+        {
+            "secret_id": row.id,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            "max_uses": max_uses,
+        },
+    )
     return NewSecret(secret, row)
 
 
@@ -58,7 +66,9 @@ def agent_config() -> AgentConfig:
     return AgentConfig()
 
 
-def enroll(session: Session, request: EnrollRequest, ip: str = "", now: datetime | None = None) -> EnrollResponse:
+def enroll(
+    session: Session, request: EnrollRequest, ip: str = "", now: datetime | None = None
+) -> EnrollResponse:
     now = now or utcnow()
     row = session.scalar(
         select(EnrollSecret).where(EnrollSecret.secret_hash == hash_token(request.enroll_secret))
@@ -76,13 +86,15 @@ def enroll(session: Session, request: EnrollRequest, ip: str = "", now: datetime
     action = "host.reenroll"
     if host is None:
         action = "host.enroll"
-        host = Host(agent_id=request.agent_id, unit_id=row.unit_id, hostname=request.hostname,
-                    enrolled_at=now)
+        host = Host(
+            agent_id=request.agent_id, unit_id=row.unit_id, hostname=request.hostname, enrolled_at=now
+        )
         session.add(host)
     else:
         # Re-enrollment: the old keys stop working; the host moves to the secret's unit.
         session.execute(
-            update(NodeKey).where(NodeKey.host_id == host.id, NodeKey.revoked_at.is_(None))
+            update(NodeKey)
+            .where(NodeKey.host_id == host.id, NodeKey.revoked_at.is_(None))
             .values(revoked_at=now)
         )
         host.unit_id = row.unit_id
@@ -95,8 +107,14 @@ def enroll(session: Session, request: EnrollRequest, ip: str = "", now: datetime
     session.flush()
     key = "wpn_" + secrets.token_urlsafe(32)
     session.add(NodeKey(host_id=host.id, key_hash=hash_token(key), created_at=now))
-    record(session, f"agent:{request.hostname}", action, f"host:{host.id}",
-           {"agent_id": str(request.agent_id), "unit": row.unit.code, "secret_id": row.id}, ip)
+    record(
+        session,
+        f"agent:{request.hostname}",
+        action,
+        f"host:{host.id}",
+        {"agent_id": str(request.agent_id), "unit": row.unit.code, "secret_id": row.id},
+        ip,
+    )
     session.flush()
     return EnrollResponse(
         agent_id=request.agent_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DomainError", "NotFound", "Conflict", "Unauthorized", "Forbidden", "Invalid", "Locked"]
+__all__ = ["Conflict", "DomainError", "Forbidden", "Invalid", "Locked", "NotFound", "Unauthorized"]
 
 
 class DomainError(Exception):

@@ -12,7 +12,7 @@ from collector.db.base import utcnow
 from collector.db.models import Host, Unit
 from collector.services.auth import Principal
 
-__all__ = ["visible_hosts", "visible_units", "host_status"]
+__all__ = ["host_status", "visible_hosts", "visible_units"]
 
 
 def visible_hosts(session: Session, principal: Principal, *, include_retired: bool = False) -> Sequence[Host]:

@@ -24,7 +24,7 @@ from collector.services.errors import Conflict, Forbidden
 from wire import EventAck, EventBatch, Report, ReportAck, SectionResult, state_hash
 from wire.sections import HardwareFacts, NetworkFacts, OsFacts
 
-__all__ = ["ingest_report", "ingest_events", "host_state_hash", "receive_report", "receive_events"]
+__all__ = ["host_state_hash", "ingest_events", "ingest_report", "receive_events", "receive_report"]
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,21 @@ def _refresh_summary(session: Session, host: Host, name: str, data: BaseModel) -
             if iface.kind == "loopback":
                 continue
             if not iface.addresses:
-                session.add(HostAddress(host_id=host.id, interface=iface.name, kind=iface.kind,
-                                        mac=iface.mac))
+                session.add(
+                    HostAddress(host_id=host.id, interface=iface.name, kind=iface.kind, mac=iface.mac)
+                )
             for addr in iface.addresses:
-                session.add(HostAddress(
-                    host_id=host.id, interface=iface.name, kind=iface.kind, mac=iface.mac,
-                    address=str(addr.address), prefix_length=addr.prefix_length, scope=addr.scope,
-                ))
+                session.add(
+                    HostAddress(
+                        host_id=host.id,
+                        interface=iface.name,
+                        kind=iface.kind,
+                        mac=iface.mac,
+                        address=str(addr.address),
+                        prefix_length=addr.prefix_length,
+                        scope=addr.scope,
+                    )
+                )
 
 
 def ingest_report(session: Session, host: Host, report: Report, size_bytes: int) -> ReportAck:
@@ -101,16 +109,22 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
     if seen is not None:
         if seen.host_id != host.id:
             raise Conflict("this report id was used by another host", "report_id_reused")
-        return ReportAck(report_id=report.report_id, status="duplicate",
-                         state_hash=host_state_hash(session, host.id), config_version=1)
+        return ReportAck(
+            report_id=report.report_id,
+            status="duplicate",
+            state_hash=host_state_hash(session, host.id),
+            config_version=1,
+        )
     current = host_state_hash(session, host.id)
     if report.kind == "delta" and report.base_state_hash != current:
-        raise Conflict("delta base does not match the collector's state; send a full report",
-                       "base_mismatch")
+        raise Conflict("delta base does not match the collector's state; send a full report", "base_mismatch")
     sections = report.sections.present()
     if report.kind == "full":
-        stale = [s for s in session.scalars(select(HostSection).where(HostSection.host_id == host.id))
-                 if s.name not in sections]
+        stale = [
+            s
+            for s in session.scalars(select(HostSection).where(HostSection.host_id == host.id))
+            if s.name not in sections
+        ]
         for row in stale:
             session.delete(row)
     for name, result in sections.items():
@@ -119,15 +133,21 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
     host.first_seen = host.first_seen or now
     host.last_seen = now
     host.agent_version = report.agent_version
-    session.add(ReportLog(
-        report_id=report.report_id, host_id=host.id, kind=report.kind, sections=sorted(sections),
-        size_bytes=size_bytes, collected_at=report.collected_at, received_at=now,
-    ))
+    session.add(
+        ReportLog(
+            report_id=report.report_id,
+            host_id=host.id,
+            kind=report.kind,
+            sections=sorted(sections),
+            size_bytes=size_bytes,
+            collected_at=report.collected_at,
+            received_at=now,
+        )
+    )
     session.flush()
     new_state = host_state_hash(session, host.id)
     host.state_hash = new_state
-    return ReportAck(report_id=report.report_id, status="stored", state_hash=new_state,
-                     config_version=1)
+    return ReportAck(report_id=report.report_id, status="stored", state_hash=new_state, config_version=1)
 
 
 def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
@@ -141,11 +161,18 @@ def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
         if event.event_id in seen:
             continue
         seen.add(event.event_id)
-        session.add(HostEvent(
-            event_id=event.event_id, host_id=host.id, occurred_at=event.occurred_at,
-            kind=event.kind, severity=event.severity, source=event.source, summary=event.summary,
-            data=event.data,
-        ))
+        session.add(
+            HostEvent(
+                event_id=event.event_id,
+                host_id=host.id,
+                occurred_at=event.occurred_at,
+                kind=event.kind,
+                severity=event.severity,
+                source=event.source,
+                summary=event.summary,
+                data=event.data,
+            )
+        )
         stored += 1
     host.last_seen = utcnow()
     return EventAck(stored=stored, duplicates=len(batch.events) - stored)
@@ -167,8 +194,12 @@ def receive_report(session: Session, host_id: int, report: Report, size_bytes: i
         session.rollback()
         if not is_duplicate_race(exc):
             raise
-        ack = ReportAck(report_id=report.report_id, status="duplicate",
-                        state_hash=host_state_hash(session, host_id), config_version=1)
+        ack = ReportAck(
+            report_id=report.report_id,
+            status="duplicate",
+            state_hash=host_state_hash(session, host_id),
+            config_version=1,
+        )
     return ack
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from collector.db.models import Unit
 from collector.services.errors import NotFound
 
-__all__ = ["SEED_UNITS", "SeedUnit", "seed_units", "unit_by_code", "subtree_ids", "list_units"]
+__all__ = ["SEED_UNITS", "SeedUnit", "list_units", "seed_units", "subtree_ids", "unit_by_code"]
 
 CITY_CODE = "341000"
 STATION_CODE = "341000-JSZ"

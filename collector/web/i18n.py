@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LANGS", "DEFAULT_LANG", "MESSAGES", "translate", "pick_lang"]
+__all__ = ["DEFAULT_LANG", "LANGS", "MESSAGES", "pick_lang", "translate"]
 
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"

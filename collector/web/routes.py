@@ -24,7 +24,7 @@ from collector.services.hosts import visible_hosts, visible_units
 from collector.settings import Settings
 from collector.web.i18n import pick_lang, translate
 
-__all__ = ["router", "make_templates"]
+__all__ = ["make_templates", "router"]
 
 router = APIRouter(include_in_schema=False)
 LANG_COOKIE = "wp_lang"
@@ -117,8 +117,14 @@ def login_submit(
         error = "login.csrf"
     else:
         try:
-            token, _auth = auth.login(session, settings, username, password, ip=client_ip(request),
-                                      user_agent=request.headers.get("user-agent", ""))
+            token, _auth = auth.login(
+                session,
+                settings,
+                username,
+                password,
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent", ""),
+            )
             session.commit()
         except Locked:
             error = "login.locked"
@@ -129,15 +135,20 @@ def login_submit(
             set_session_cookie(response, settings, token, int(settings.session_hours * 3600))
             response.delete_cookie(PRELOGIN_COOKIE, path="/login")
             return response
-    page = _render(request, "login.html", {"csrf": fresh, "error": error, "username": username[:64]},
-                   status=401 if error != "login.csrf" else 400)
+    page = _render(
+        request,
+        "login.html",
+        {"csrf": fresh, "error": error, "username": username[:64]},
+        status=401 if error != "login.csrf" else 400,
+    )
     page.set_cookie(PRELOGIN_COOKIE, fresh, httponly=True, samesite="strict", path="/login")
     return page
 
 
 @router.post("/logout")
-def logout(request: Request, session: SessionDep,
-           csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+def logout(
+    request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
     principal = _page_principal(request, session)
     token = request.cookies.get(SESSION_COOKIE, "")
     if principal is not None and secrets.compare_digest(principal.csrf_token, csrf):

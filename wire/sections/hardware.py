@@ -11,7 +11,7 @@ from pydantic import Field
 
 from wire._base import MacAddress, Name, ShortText, WireModel
 
-__all__ = ["AdapterKind", "CpuFacts", "DiskFacts", "AdapterFacts", "HardwareFacts"]
+__all__ = ["AdapterFacts", "AdapterKind", "CpuFacts", "DiskFacts", "HardwareFacts"]
 
 AdapterKind = Literal["wired", "wireless", "cellular", "virtual", "loopback", "other"]
 

@@ -14,7 +14,7 @@ from pydantic import Field
 from wire._base import MacAddress, Name, ShortText, WireModel
 from wire.sections.hardware import AdapterKind
 
-__all__ = ["InterfaceAddress", "InterfaceFacts", "RouteFacts", "NetworkFacts"]
+__all__ = ["InterfaceAddress", "InterfaceFacts", "NetworkFacts", "RouteFacts"]
 
 
 class InterfaceAddress(WireModel):

@@ -14,9 +14,7 @@ __all__ = ["OsFacts"]
 class OsFacts(WireModel):
     """What operating system runs and how the host names itself (A9-M3.3 asset register)."""
 
-    family: Literal["linux", "windows", "macos", "other"] = Field(
-        description="Operating-system family."
-    )
+    family: Literal["linux", "windows", "macos", "other"] = Field(description="Operating-system family.")
     name: ShortText = Field(description="Product name, e.g. 'Debian GNU/Linux' or 'Windows 11 Pro'.")
     version: ShortText = Field(default="", description="Release, e.g. '12' or '23H2'.")
     pretty_name: ShortText = Field(default="", description="Full human-readable name.")
@@ -37,9 +35,7 @@ class OsFacts(WireModel):
     domain_kind: Literal["dns", "ad", "workgroup", "none"] = Field(
         default="none", description="What `domain` is."
     )
-    machine_id: ShortText = Field(
-        default="", description="/etc/machine-id on Linux, MachineGuid on Windows."
-    )
+    machine_id: ShortText = Field(default="", description="/etc/machine-id on Linux, MachineGuid on Windows.")
     install_date: UtcDatetime | None = Field(
         default=None, description="When the OS was installed, where the system records it."
     )

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Prepare this checkout: the system packages the tests need (when root on Debian),
+# then .venv with the project and its extras. Safe to run again: it only does what
+# is missing. Used by `make demo` and `make test`.
+#
+#   scripts/bootstrap.sh [--system] [--extras dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_system=0
+extras="dev"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --system) want_system=1 ;;
+    --extras) extras="$2"; shift ;;
+    *) echo "bootstrap: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+
+# --- system packages (Debian/Ubuntu, as root) ------------------------------------
+# nmap: network discovery tests; chromium: browser tests of the web pages;
+# postgresql: the PostgreSQL server binaries (initdb/pg_ctl) the database tests start;
+# fonts-wqy-microhei: Chinese glyphs in browser screenshots.
+if [ "$want_system" = 1 ]; then
+  missing=()
+  command -v nmap >/dev/null 2>&1 || missing+=(nmap)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing system packages: ${missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      say "not root or not Debian: missing ${missing[*]}; the tests that need them will skip"
+    fi
+  fi
+fi
+
+# --- Python ------------------------------------------------------------------------
+pick_python() {
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  py=$(pick_python) || { echo "bootstrap: Python 3.11 or newer is needed" >&2; exit 1; }
+  say "creating .venv with $($py --version)"
+  if ! "$py" -m venv .venv 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get install -y -qq python3-venv >/dev/null && "$py" -m venv .venv
+    else
+      echo "bootstrap: '$py -m venv' failed; install python3-venv" >&2; exit 1
+    fi
+  fi
+fi
+
+stamp=".venv/.watchpost-installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-$extras"
+if [ ! -e "$stamp" ]; then
+  say "installing watchpost[$extras] into .venv (first run takes a minute)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+  rm -f .venv/.watchpost-installed-*
+  touch "$stamp"
+fi
