@@ -209,7 +209,7 @@ def parse_disk(raw: SysfsDisk) -> DiskFacts | None:
     return DiskFacts(
         name=name[:128],
         model=model,
-        serial=serial.rstrip("."),
+        serial=serial.rstrip(".").strip(),
         size_bytes=size,
         bus=bus[:255],
         rotational=rotational,

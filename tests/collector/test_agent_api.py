@@ -24,15 +24,21 @@ def test_enroll_gives_node_key_stored_only_as_hash(collector: CollectorUnderTest
 
 
 def test_enroll_rejects_unknown_expired_and_used_up_secrets(collector: CollectorUnderTest) -> None:
-    body = {"enroll_secret": "x" * 20, "agent_id": str(uuid.uuid4()), "agent_version": "t",
-            "hostname": "pc", "os_family": "linux"}
+    body = {
+        "enroll_secret": "x" * 20,
+        "agent_id": str(uuid.uuid4()),
+        "agent_version": "t",
+        "hostname": "pc",
+        "os_family": "linux",
+    }
     answer = collector.client.post("/api/v1/enroll", json=body)
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_enroll_secret"
 
     once = collector.enroll_secret("341002", max_uses=1)
     assert collector.client.post("/api/v1/enroll", json={**body, "enroll_secret": once}).status_code == 200
-    again = collector.client.post("/api/v1/enroll", json={**body, "enroll_secret": once,
-                                                          "agent_id": str(uuid.uuid4())})
+    again = collector.client.post(
+        "/api/v1/enroll", json={**body, "enroll_secret": once, "agent_id": str(uuid.uuid4())}
+    )
     assert again.status_code == 401 and again.json()["error"] == "exhausted_enroll_secret"
 
     expired = collector.enroll_secret("341002")
@@ -48,14 +54,23 @@ def test_enroll_rejects_unknown_expired_and_used_up_secrets(collector: Collector
 def test_reenrollment_revokes_the_old_key(collector: CollectorUnderTest) -> None:
     agent_id, old_key = collector.enroll()
     secret = collector.enroll_secret("341003")
-    answer = collector.client.post("/api/v1/enroll", json={
-        "enroll_secret": secret, "agent_id": str(agent_id), "agent_version": "t",
-        "hostname": "pc-01", "os_family": "linux"})
+    answer = collector.client.post(
+        "/api/v1/enroll",
+        json={
+            "enroll_secret": secret,
+            "agent_id": str(agent_id),
+            "agent_version": "t",
+            "hostname": "pc-01",
+            "os_family": "linux",
+        },
+    )
     assert answer.status_code == 200 and answer.json()["unit_code"] == "341003"
     refused = collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(old_key))
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_node_key"
     new_key = answer.json()["node_key"]
-    accepted = collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(new_key))
+    accepted = collector.client.post(
+        "/api/v1/reports", json=make_report(agent_id), headers=node_auth(new_key)
+    )
     assert accepted.status_code == 200
 
 
@@ -75,8 +90,12 @@ def test_report_ingest_stores_sections_and_summary(collector: CollectorUnderTest
         names = set(session.scalars(select(HostSection.name).where(HostSection.host_id == host.id)))
         assert names == {"os", "hardware", "network"}
         addresses = {a.address for a in host.addresses if a.address}
-    expected = {a["address"] for i in report["sections"]["network"]["data"]["interfaces"]
-                if i["kind"] != "loopback" for a in i["addresses"]}
+    expected = {
+        a["address"]
+        for i in report["sections"]["network"]["data"]["interfaces"]
+        if i["kind"] != "loopback"
+        for a in i["addresses"]
+    }
     assert addresses == expected
 
 
@@ -93,8 +112,11 @@ def test_report_ingest_is_idempotent_by_report_id(collector: CollectorUnderTest)
 def test_report_ingest_accepts_gzip(collector: CollectorUnderTest) -> None:
     agent_id, key = collector.enroll()
     body = gzip.compress(json.dumps(make_report(agent_id)).encode())
-    answer = collector.client.post("/api/v1/reports", content=body, headers={
-        **node_auth(key), "Content-Encoding": "gzip", "Content-Type": "application/json"})
+    answer = collector.client.post(
+        "/api/v1/reports",
+        content=body,
+        headers={**node_auth(key), "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -124,8 +146,14 @@ def test_error_section_keeps_last_good_data(collector: CollectorUnderTest) -> No
     agent_id, key = collector.enroll()
     full = make_report(agent_id)
     collector.client.post("/api/v1/reports", json=full, headers=node_auth(key))
-    failed = {**full["sections"], "hardware": {"status": "error", "reason": "probe crashed",
-                                               "errors": [{"source": "hardware", "message": "boom"}]}}
+    failed = {
+        **full["sections"],
+        "hardware": {
+            "status": "error",
+            "reason": "probe crashed",
+            "errors": [{"source": "hardware", "message": "boom"}],
+        },
+    }
     report = make_report(agent_id, sections=failed)
     hashes = {n: r["content_hash"] for n, r in full["sections"].items()}
     from wire import state_hash
@@ -152,10 +180,15 @@ def test_bad_input_gets_clear_4xx_never_500(collector: CollectorUnderTest) -> No
     post = collector.client.post
     no_key = post("/api/v1/reports", json=make_report(agent_id))
     assert no_key.status_code == 401 and no_key.json()["error"] == "missing_node_key"
-    not_json = post("/api/v1/reports", content=b"{not json", headers={**auth, "Content-Type": "application/json"})
+    not_json = post(
+        "/api/v1/reports", content=b"{not json", headers={**auth, "Content-Type": "application/json"}
+    )
     assert not_json.status_code == 400 and not_json.json()["error"] == "invalid_json"
-    bad_gzip = post("/api/v1/reports", content=b"\x1f\x8bnope", headers={
-        **auth, "Content-Encoding": "gzip", "Content-Type": "application/json"})
+    bad_gzip = post(
+        "/api/v1/reports",
+        content=b"\x1f\x8bnope",
+        headers={**auth, "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert bad_gzip.status_code == 400 and bad_gzip.json()["error"] == "bad_gzip"
     extra = make_report(agent_id)
     extra["surprise"] = 1
@@ -167,11 +200,17 @@ def test_bad_input_gets_clear_4xx_never_500(collector: CollectorUnderTest) -> No
     answer = post("/api/v1/reports", json=tampered, headers=auth)
     assert answer.status_code == 422 and "content_hash" in json.dumps(answer.json())
     big = gzip.compress(b'{"a":"' + b"x" * (9 * 1024 * 1024) + b'"}')
-    answer = post("/api/v1/reports", content=big, headers={
-        **auth, "Content-Encoding": "gzip", "Content-Type": "application/json"})
+    answer = post(
+        "/api/v1/reports",
+        content=big,
+        headers={**auth, "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert answer.status_code == 413 and answer.json()["error"] == "body_too_large"
-    huge = post("/api/v1/reports", content=b"x" * (3 * 1024 * 1024), headers={
-        **auth, "Content-Type": "application/json"})
+    huge = post(
+        "/api/v1/reports",
+        content=b"x" * (3 * 1024 * 1024),
+        headers={**auth, "Content-Type": "application/json"},
+    )
     assert huge.status_code == 413
     wrong_type = post("/api/v1/reports", content=b"{}", headers={**auth, "Content-Type": "text/plain"})
     assert wrong_type.status_code == 415
@@ -179,9 +218,18 @@ def test_bad_input_gets_clear_4xx_never_500(collector: CollectorUnderTest) -> No
 
 def test_events_are_stored_once(collector: CollectorUnderTest) -> None:
     agent_id, key = collector.enroll()
-    events = [{"event_id": str(uuid.uuid4()), "occurred_at": "2026-11-27T08:00:00+08:00",
-               "kind": "log.auth_failure", "severity": "low", "source": "log:/var/log/auth.log",
-               "summary": f"failed login {n}", "data": {"user": "bob", "count": n}} for n in range(5)]
+    events = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": "2026-11-27T08:00:00+08:00",
+            "kind": "log.auth_failure",
+            "severity": "low",
+            "source": "log:/var/log/auth.log",
+            "summary": f"failed login {n}",
+            "data": {"user": "bob", "count": n},
+        }
+        for n in range(5)
+    ]
     batch = {"agent_id": str(agent_id), "events": events}
     first = collector.client.post("/api/v1/events", json=batch, headers=node_auth(key))
     assert first.status_code == 200 and first.json() == {"stored": 5, "duplicates": 0}
@@ -191,5 +239,7 @@ def test_events_are_stored_once(collector: CollectorUnderTest) -> None:
 
 def test_config_endpoint_needs_a_valid_key(collector: CollectorUnderTest) -> None:
     _agent_id, key = collector.enroll()
-    assert collector.client.get("/api/v1/config", headers=node_auth(key)).json()["report_interval_seconds"] > 0
+    assert (
+        collector.client.get("/api/v1/config", headers=node_auth(key)).json()["report_interval_seconds"] > 0
+    )
     assert collector.client.get("/api/v1/config", headers=node_auth("wpn_nope")).status_code == 401

@@ -51,15 +51,28 @@ class CollectorUnderTest:
 
     def enroll(self, unit: str = "341000-JSZ", hostname: str = "pc-01") -> tuple[uuid.UUID, str]:
         agent_id = uuid.uuid4()
-        answer = self.client.post("/api/v1/enroll", json={
-            "enroll_secret": self.enroll_secret(unit), "agent_id": str(agent_id),
-            "agent_version": "test", "hostname": hostname, "os_family": "linux"})
+        answer = self.client.post(
+            "/api/v1/enroll",
+            json={
+                "enroll_secret": self.enroll_secret(unit),
+                "agent_id": str(agent_id),
+                "agent_version": "test",
+                "hostname": hostname,
+                "os_family": "linux",
+            },
+        )
         assert answer.status_code == 200, answer.text
         return agent_id, answer.json()["node_key"]
 
 
-def make_report(agent_id: uuid.UUID, *, hostname: str | None = None, kind: str = "full",
-                base: str | None = None, sections: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_report(
+    agent_id: uuid.UUID,
+    *,
+    hostname: str | None = None,
+    kind: str = "full",
+    base: str | None = None,
+    sections: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A report built from the captured real one, with fresh ids and consistent hashes."""
     report = copy.deepcopy(SAMPLE_REPORT)
     report["report_id"] = str(uuid.uuid4())
@@ -73,8 +86,9 @@ def make_report(agent_id: uuid.UUID, *, hostname: str | None = None, kind: str =
             result["content_hash"] = content_hash(result["data"])
     report["kind"] = kind
     report["base_state_hash"] = base
-    report["state_hash"] = state_hash({
-        name: r["content_hash"] for name, r in report["sections"].items() if r and r["status"] == "ok"})
+    report["state_hash"] = state_hash(
+        {name: r["content_hash"] for name, r in report["sections"].items() if r and r["status"] == "ok"}
+    )
     return report
 
 

@@ -84,13 +84,35 @@ def start_postgres() -> PostgresServer:
             entry = pwd.getpwnam(run_as)
         os.chown(base, entry.pw_uid, entry.pw_gid)
     server = PostgresServer(bin_dir, base, free_port(), run_as)
-    server._run("initdb", "-D", str(base / "data"), "-U", "postgres", "--auth=trust",
-                "--encoding=UTF8", "--no-locale", "--no-sync")
-    options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {base} -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    server._run(
+        "initdb",
+        "-D",
+        str(base / "data"),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--no-locale",
+        "--no-sync",
+    )
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {server.port} -k {base} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
     try:
-        server._run("pg_ctl", "-D", str(base / "data"), "-o", options, "-l", str(base / "log"),
-                    "-w", "-t", "60", "start")
+        server._run(
+            "pg_ctl",
+            "-D",
+            str(base / "data"),
+            "-o",
+            options,
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
     except subprocess.CalledProcessError as exc:
         log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
         shutil.rmtree(base, ignore_errors=True)

@@ -56,14 +56,16 @@ class HardwareFacts(WireModel):
     system_uuid: ShortText = Field(
         default="", description="SMBIOS system UUID, lowercase, in RFC 4122 byte order."
     )
-    bios_vendor: ShortText = Field(default="")
-    bios_version: ShortText = Field(default="")
+    bios_vendor: ShortText = Field(default="", description="BIOS/UEFI firmware vendor.")
+    bios_version: ShortText = Field(default="", description="BIOS/UEFI firmware version.")
     bios_date: ShortText = Field(default="", description="BIOS release date as reported.")
-    board_vendor: ShortText = Field(default="")
-    board_model: ShortText = Field(default="")
-    board_serial: ShortText = Field(default="")
+    board_vendor: ShortText = Field(default="", description="Mainboard manufacturer.")
+    board_model: ShortText = Field(default="", description="Mainboard product name.")
+    board_serial: ShortText = Field(default="", description="Mainboard serial number.")
     virtual: bool = Field(default=False, description="Runs as a virtual machine.")
-    cpu: CpuFacts = Field(default_factory=CpuFacts)
+    cpu: CpuFacts = Field(default_factory=CpuFacts, description="The processor.")
     memory_bytes: int = Field(ge=0, description="Installed memory visible to the OS, in bytes.")
-    disks: list[DiskFacts] = Field(default_factory=list, max_length=256)
-    adapters: list[AdapterFacts] = Field(default_factory=list, max_length=256)
+    disks: list[DiskFacts] = Field(default_factory=list, max_length=256, description="Physical disks.")
+    adapters: list[AdapterFacts] = Field(
+        default_factory=list, max_length=256, description="Network adapters, physical and virtual."
+    )

@@ -26,23 +26,33 @@ class InterfaceAddress(WireModel):
 
 
 class InterfaceFacts(WireModel):
-    name: Name
-    mac: MacAddress | None = None
-    kind: AdapterKind
+    name: Name = Field(description="Interface name as the OS shows it.")
+    mac: MacAddress | None = Field(default=None, description="Hardware address, lowercase.")
+    kind: AdapterKind = Field(description="wired / wireless / cellular / virtual / loopback / other.")
     up: bool = Field(description="Administratively up and with carrier.")
-    mtu: int | None = Field(default=None, ge=0, le=1_000_000)
-    addresses: list[InterfaceAddress] = Field(default_factory=list, max_length=256)
+    mtu: int | None = Field(default=None, ge=0, le=1_000_000, description="Maximum transmission unit.")
+    addresses: list[InterfaceAddress] = Field(
+        default_factory=list, max_length=256, description="IPv4 and IPv6 addresses."
+    )
 
 
 class RouteFacts(WireModel):
     destination: ShortText = Field(description="Destination prefix, e.g. 0.0.0.0/0.")
     gateway: ShortText = Field(default="", description="Next hop; empty when on-link.")
-    interface: ShortText = Field(default="")
-    metric: int = Field(default=0, ge=0)
+    interface: ShortText = Field(default="", description="Outgoing interface.")
+    metric: int = Field(default=0, ge=0, description="Route metric; lower wins.")
 
 
 class NetworkFacts(WireModel):
-    interfaces: list[InterfaceFacts] = Field(default_factory=list, max_length=256)
-    default_routes: list[RouteFacts] = Field(default_factory=list, max_length=64)
-    dns_servers: list[ShortText] = Field(default_factory=list, max_length=32)
-    dns_search: list[ShortText] = Field(default_factory=list, max_length=32)
+    interfaces: list[InterfaceFacts] = Field(
+        default_factory=list, max_length=256, description="Every network interface."
+    )
+    default_routes: list[RouteFacts] = Field(
+        default_factory=list, max_length=64, description="Default routes (IPv4 and IPv6): the uplinks."
+    )
+    dns_servers: list[ShortText] = Field(
+        default_factory=list, max_length=32, description="Configured DNS servers."
+    )
+    dns_search: list[ShortText] = Field(
+        default_factory=list, max_length=32, description="DNS search domains."
+    )
