@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-DEMO_FLEET ?= 0
+DEMO_PORT ?= 8080
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -18,7 +18,7 @@ venv: ## create .venv and install the project with its dev extras
 .PHONY: demo
 demo: ## run collector + local agent on 127.0.0.1:8080 with a SQLite database under var/
 	@scripts/bootstrap.sh --extras agent,collector
-	@$(PY) scripts/demo.py --fleet $(DEMO_FLEET)
+	@$(PY) scripts/demo.py --port $(DEMO_PORT)
 
 .PHONY: test
 test: ## the whole suite: ruff, mypy, pytest on SQLite and PostgreSQL, browser tests

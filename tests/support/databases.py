@@ -13,7 +13,7 @@ from collector.db.migrate import upgrade
 from collector.services.org import seed_units
 from tests.support.postgres import PostgresServer
 
-__all__ = ["prepare_template", "sqlite_copy", "postgres_copy"]
+__all__ = ["postgres_copy", "prepare_template", "sqlite_copy"]
 
 _counter = itertools.count()
 

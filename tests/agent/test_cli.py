@@ -1,0 +1,77 @@
+"""The agent's command line, run as the real console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from wire import Report
+
+AGENT = [sys.executable, "-m", "agent.cli"]
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AGENT, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_scan_json_prints_a_valid_full_report(tmp_path: Path) -> None:
+    result = _run("scan", "--json", env={"WATCHPOST_AGENT_CONFIG": str(tmp_path / "none.toml")})
+    assert result.returncode == 0, result.stderr
+    report = Report.model_validate_json(result.stdout)
+    assert report.kind == "full"
+    assert {n: s.status for n, s in report.sections.present().items()} == {
+        "os": "ok",
+        "hardware": "ok",
+        "network": "ok",
+    }
+
+
+def test_scan_of_one_section(tmp_path: Path) -> None:
+    result = _run("scan", "--section", "os", env={"WATCHPOST_AGENT_CONFIG": str(tmp_path / "x.toml")})
+    assert set(json.loads(result.stdout)["sections"]) >= {"os"}
+    assert Report.model_validate_json(result.stdout).sections.present().keys() == {"os"}
+
+
+def test_enroll_refuses_plain_http_without_the_flag(tmp_path: Path) -> None:
+    result = _run(
+        "--config",
+        str(tmp_path / "a.toml"),
+        "enroll",
+        "--server",
+        "http://127.0.0.1:9",
+        "--secret",
+        "wpe_" + "x" * 30,
+    )
+    assert result.returncode == 2 and "allow_insecure_http" in result.stderr
+
+
+def test_enroll_reports_an_unreachable_collector_clearly(tmp_path: Path) -> None:
+    result = _run(
+        "--config",
+        str(tmp_path / "a.toml"),
+        "enroll",
+        "--server",
+        "http://127.0.0.1:9",
+        "--secret",
+        "wpe_" + "x" * 30,
+        "--insecure-http",
+        "--data-dir",
+        str(tmp_path / "d"),
+    )
+    assert result.returncode == 1 and "enrollment failed" in result.stderr
+    assert not (tmp_path / "a.toml").exists()
+
+
+def test_run_without_config_says_what_to_do(tmp_path: Path) -> None:
+    result = _run("--config", str(tmp_path / "missing.toml"), "run", "--once")
+    assert result.returncode != 0 and "watchpost-agent enroll" in result.stderr

@@ -1,0 +1,86 @@
+"""Report assembly: full and delta reports, state hashes, a failing probe (STYLE rule 3)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from agent.host import HostContext
+from agent.probes import PROBES, Probe
+from agent.probes.base import Collected
+from agent.scan import build_report, scan_sections
+from wire import state_hash
+from wire.sections import SECTION_MODELS
+
+
+def test_registry_covers_every_section_model_and_probe_module() -> None:
+    import pkgutil
+
+    import agent.probes as package
+
+    assert set(PROBES) == set(SECTION_MODELS)
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)} - {"base"}
+    registered = {p.collectors["linux"].__module__.rsplit(".", 1)[1] for p in PROBES.values()}
+    assert modules == registered, "a probe module is not in agent.probes.PROBES"
+
+
+def test_scan_reads_every_section_on_linux() -> None:
+    sections = scan_sections(HostContext())
+    assert {n: s["status"] for n, s in sections.items()} == dict.fromkeys(SECTION_MODELS, "ok")
+
+
+def test_failing_probe_becomes_an_error_entry_and_the_scan_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(_ctx: HostContext) -> Collected:
+        raise RuntimeError("sysfs vanished")
+
+    monkeypatch.setitem(PROBES, "hardware", Probe("hardware", "broken", {"linux": boom}))
+    sections = scan_sections(HostContext())
+    assert sections["hardware"]["status"] == "error"
+    assert "sysfs vanished" in sections["hardware"]["reason"]
+    assert sections["os"]["status"] == "ok"
+    report = build_report(uuid.uuid4(), sections)
+    assert report.sections.hardware is not None and report.sections.hardware.status == "error"
+
+
+def test_probe_without_a_reader_for_the_platform_says_why() -> None:
+    sections = scan_sections(HostContext(), ["os"], platform="windows")
+    assert sections["os"]["status"] == "skipped"
+    assert "windows" in sections["os"]["reason"]
+
+
+def _sections() -> dict[str, dict[str, Any]]:
+    return scan_sections(HostContext())
+
+
+def test_first_report_is_full_then_unchanged_delta_is_empty() -> None:
+    agent_id = uuid.uuid4()
+    sections = _sections()
+    full = build_report(agent_id, sections)
+    assert full.kind == "full" and full.base_state_hash is None
+    acked = {n: s["content_hash"] for n, s in sections.items()}
+    delta = build_report(agent_id, sections, acked=acked)
+    assert delta.kind == "delta" and delta.sections.present() == {}
+    assert delta.base_state_hash == delta.state_hash == full.state_hash
+
+
+def test_delta_carries_only_changed_sections() -> None:
+    sections = _sections()
+    acked = {n: s["content_hash"] for n, s in sections.items()}
+    acked["network"] = "0" * 64
+    delta = build_report(uuid.uuid4(), sections, acked=acked)
+    assert set(delta.sections.present()) == {"network"}
+    assert delta.base_state_hash == state_hash(acked)
+    assert delta.state_hash == state_hash({n: s["content_hash"] for n, s in sections.items()})
+
+
+def test_state_hash_keeps_last_good_hash_of_a_failed_section() -> None:
+    sections = _sections()
+    acked = {n: s["content_hash"] for n, s in sections.items()}
+    sections["hardware"] = {"status": "error", "reason": "x", "errors": []}
+    for report in (
+        build_report(uuid.uuid4(), sections, acked=acked),
+        build_report(uuid.uuid4(), sections, acked=acked, force_full=True),
+    ):
+        assert report.state_hash == state_hash(acked)
