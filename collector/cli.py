@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
 
     secret = sub.add_parser("enroll-secret", help="enrollment secrets of units")
     secret_sub = secret.add_subparsers(dest="action", required=True)
@@ -137,9 +138,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             port=port,
             workers=args.workers,
             proxy_headers=settings.trust_proxy_headers,
+            access_log=not args.no_access_log,
         )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=settings.trust_proxy_headers)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            proxy_headers=settings.trust_proxy_headers,
+            access_log=not args.no_access_log,
+        )
     return 0
 
 

@@ -58,7 +58,7 @@ def port_in_use(port: int) -> bool:
 
 def http_json(url: str, body: dict[str, str] | None = None, token: str | None = None) -> object:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")  # noqa: S310
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -117,6 +117,8 @@ def main() -> int:
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8080")))
     args = parser.parse_args()
+    # Ctrl-C must work even when started from a shell that ignores SIGINT in background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     url = f"http://127.0.0.1:{args.port}"
     collector = str(BIN / "watchpost-collector")
     os.environ.setdefault("WATCHPOST_DATABASE_URL", f"sqlite:///{VAR / 'watchpost.sqlite3'}")
