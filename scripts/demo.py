@@ -139,7 +139,7 @@ def main() -> int:
     step(f"starting the collector on {url}")
     procs: list[subprocess.Popen[bytes]] = []
     server = subprocess.Popen(
-        [collector, "serve", "--host", "127.0.0.1", "--port", str(args.port)],
+        [collector, "serve", "--host", "127.0.0.1", "--port", str(args.port), "--no-access-log"],
         cwd=ROOT,
         start_new_session=True,
     )
