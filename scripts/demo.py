@@ -210,13 +210,15 @@ def main() -> int:
         stop_all()
         return 1
     except KeyboardInterrupt:
-        print()
-        step("stopping the agent and the collector")
-        stop_all()
+        stop_all()  # first, so that nothing is left running even if the terminal is gone
+        try:
+            print()
+            step("stopped the agent and the collector")
+        except OSError:
+            pass
         return 0
-    except BaseException:
+    finally:
         stop_all()
-        raise
 
 
 if __name__ == "__main__":
