@@ -42,6 +42,7 @@ unit: ## pytest only, without the browser, PostgreSQL and end-to-end tests
 .PHONY: bench
 bench: ## benchmarks (JSON on stdout)
 	@$(PY) bench/scan.py
+	@$(PY) bench/ingest.py --hosts 1000
 
 .PHONY: format
 format: ## ruff format + autofix

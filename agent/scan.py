@@ -31,7 +31,7 @@ def _run_probe(name: str, ctx: HostContext, platform: str | None) -> dict[str, A
         result = {
             "status": "error",
             "reason": f"{type(exc).__name__}: {exc}"[:1024],
-            "errors": [SectionError(source=name, message=str(exc)[:1024])],
+            "errors": [SectionError(source=name, message=str(exc)[:1024]).model_dump()],
         }
     else:
         data = collected.data.model_dump(mode="json")
@@ -39,7 +39,7 @@ def _run_probe(name: str, ctx: HostContext, platform: str | None) -> dict[str, A
             "status": "ok",
             "data": data,
             "content_hash": content_hash(data),
-            "errors": collected.errors[:32],
+            "errors": [e.model_dump() for e in collected.errors[:32]],
         }
     result["duration_ms"] = int((time.monotonic() - started) * 1000)
     return result
@@ -48,7 +48,7 @@ def _run_probe(name: str, ctx: HostContext, platform: str | None) -> dict[str, A
 def scan_sections(
     ctx: HostContext, names: Iterable[str] | None = None, platform: str | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Run the named probes (all by default); each gives a SectionResult-shaped dict."""
+    """Run the named probes (all by default); each gives a SectionResult-shaped JSON dict."""
     wanted = list(names) if names is not None else list(PROBES)
     return {name: _run_probe(name, ctx, platform) for name in wanted if name in PROBES}
 

@@ -22,6 +22,7 @@ __all__ = [
     "classify_adapter",
     "parse_cpuinfo",
     "parse_disk",
+    "parse_max_khz",
     "parse_meminfo_total",
     "read_net_interfaces",
 ]
@@ -120,7 +121,6 @@ def parse_cpuinfo(text: str) -> CpuFacts:
     threads = 0
     cores: set[tuple[str, str]] = set()
     packages: set[str] = set()
-    max_mhz: float | None = None
     for block in text.split("\n\n"):
         fields: dict[str, str] = {}
         for line in block.splitlines():
@@ -135,19 +135,24 @@ def parse_cpuinfo(text: str) -> CpuFacts:
         package = fields.get("physical id", "0")
         packages.add(package)
         cores.add((package, fields.get("core id", fields["processor"])))
-        try:
-            mhz = float(fields.get("cpu mhz", ""))
-            max_mhz = max(max_mhz or 0.0, mhz)
-        except ValueError:
-            pass
+    # "cpu MHz" is the current clock, which moves with frequency scaling: it is not a fact
+    # of the hardware (it would change the section's hash on every scan), so it is not read.
     return CpuFacts(
         model=model[:255],
         vendor=vendor[:255],
         packages=min(len(packages), 64),
         cores=min(len(cores), 4096),
         threads=min(threads, 8192),
-        max_mhz=max_mhz,
     )
+
+
+def parse_max_khz(text: str | None) -> float | None:
+    """cpufreq's ``cpuinfo_max_freq`` (kHz, e.g. ``4600000``) -> MHz."""
+    try:
+        value = int((text or "").strip())
+    except ValueError:
+        return None
+    return value / 1000 if value > 0 else None
 
 
 def parse_meminfo_total(text: str) -> int | None:
@@ -369,7 +374,13 @@ def collect_linux(ctx: HostContext) -> Collected:
     else:
         errors.append(SectionError(source="/sys/class/dmi/id", message="no SMBIOS/DMI table exposed"))
     cpuinfo = ctx.read_optional("/proc/cpuinfo") or ""
-    cpu = parse_cpuinfo(cpuinfo)
+    cpu = parse_cpuinfo(cpuinfo).model_copy(
+        update={
+            "max_mhz": parse_max_khz(
+                ctx.read_optional("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+            )
+        }
+    )
     memory = parse_meminfo_total(ctx.read_optional("/proc/meminfo") or "")
     if memory is None:
         errors.append(SectionError(source="/proc/meminfo", message="no MemTotal line"))

@@ -71,6 +71,8 @@ def parse_addresses(raw: Iterable[RawAddress]) -> list[InterfaceAddress]:
                 scope=scope,
             )
         )
+    # a stable order, so the section's hash changes only when the addresses do
+    result.sort(key=lambda a: (a.address.version, int(a.address)))
     return result
 
 

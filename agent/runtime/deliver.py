@@ -67,14 +67,17 @@ def deliver_once(settings: AgentSettings, ctx: HostContext | None = None) -> Del
     transport = Transport(settings.server_url, ca_bundle=settings.ca_bundle)
     report = prepare_report(store, ctx)
     try:
-        ack = _send(transport, key, report)
+        try:
+            ack = _send(transport, key, report)
+        except TransportError as exc:
+            if exc.status != 409 or exc.code != "base_mismatch":
+                raise
+            log.info("collector holds a different base state; sending a full report")
+            report = prepare_report(store, ctx, force_full=True)
+            ack = _send(transport, key, report)
     except TransportError as exc:
-        if exc.status != 409 or exc.code != "base_mismatch":
-            _record_error(store, str(exc))
-            raise
-        log.info("collector holds a different base state; sending a full report")
-        report = prepare_report(store, ctx, force_full=True)
-        ack = _send(transport, key, report)
+        _record_error(store, str(exc))
+        raise
     state = store.load()
     sections = {name: result.model_dump(mode="json") for name, result in report.sections.present().items()}
     acked = {} if report.kind == "full" else dict(state.acked_sections or {})

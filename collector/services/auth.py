@@ -118,10 +118,7 @@ class Principal:
 def _principal(session: Session, user: User, csrf: str) -> Principal:
     grants = tuple((g.role, g.unit_id) for g in user.grants)
     roots = {unit_id for _role, unit_id in grants}
-    city_wide = any(
-        role == "city_admin" and g.unit.parent_id is None
-        for (role, _), g in zip(grants, user.grants, strict=True)
-    )
+    city_wide = any(g.role == "city_admin" and g.unit.parent_id is None for g in user.grants)
     visible = None if city_wide else frozenset(subtree_ids(session, roots))
     return Principal(user.id, user.username, grants, visible, csrf)
 

@@ -21,6 +21,7 @@ from agent.probes.hardware import (
     collect_linux,
     parse_cpuinfo,
     parse_disk,
+    parse_max_khz,
     parse_meminfo_total,
 )
 from wire.sections import HardwareFacts
@@ -33,6 +34,13 @@ def test_parse_cpuinfo_captured() -> None:
     assert cpu.vendor == "AuthenticAMD"
     assert cpu.model == "AMD EPYC"
     assert (cpu.packages, cpu.cores, cpu.threads) == (1, 2, 2)
+    # the current clock ("cpu MHz") moves with frequency scaling and is not a hardware fact
+    assert cpu.max_mhz is None
+
+
+def test_parse_max_khz() -> None:
+    assert parse_max_khz("4600000\n") == 4600.0
+    assert parse_max_khz("") is None and parse_max_khz("0") is None and parse_max_khz("x") is None
 
 
 def test_parse_meminfo_captured() -> None:
@@ -120,6 +128,11 @@ def test_collect_from_a_captured_tree(tmp_path: Path) -> None:
     assert facts.system_uuid == "4c4c4544-0042-3510-8050-b4c04f4e4b32"
     assert facts.memory_bytes == 24684084 * 1024
     assert [(a.name, a.mac, a.kind) for a in facts.adapters] == [("enp1s0", "98:fa:9b:12:34:56", "wired")]
+
+
+def test_hardware_section_is_stable_between_scans() -> None:
+    """Two scans in a row give the same facts, so an unchanged PC sends empty deltas."""
+    assert collect_linux(HostContext()).data == collect_linux(HostContext()).data
 
 
 def test_live_memory_equals_meminfo() -> None:

@@ -58,11 +58,12 @@ def test_addresses_prefix_and_scope() -> None:
             RawAddress("inet", "not-an-ip", None),
         ]
     )
+    # sorted by family and address, so the section's hash is stable
     assert [(str(a.address), a.prefix_length, a.scope) for a in parsed] == [
-        ("192.0.2.2", 24, "global"),
-        ("fe80::fc:ff:fe00:1", 64, "link"),
         ("127.0.0.1", 8, "host"),
+        ("192.0.2.2", 24, "global"),
         ("198.18.0.5", 32, "global"),
+        ("fe80::fc:ff:fe00:1", 64, "link"),
     ]
 
 

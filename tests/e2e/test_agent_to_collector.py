@@ -112,5 +112,32 @@ def test_agent_enrolls_reports_and_host_appears(running_collector: CollectorProc
     # a second delivery is a delta against the acknowledged state
     again = _agent(config, "run", "--once")
     assert again.returncode == 0 and "delivered delta report" in again.stderr
+    # the collector's state and the agent's differ (a restored backup): the agent is told
+    # so (409 base_mismatch) and sends a full report at once
+    state_file = tmp_path / "agent-data" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["acked_sections"]["network"] = "0" * 64
+    state_file.write_text(json.dumps(state))
+    resync = _agent(config, "run", "--once")
+    assert resync.returncode == 0, resync.stderr
+    assert "different base state" in resync.stderr and "delivered full report" in resync.stderr
+
     status = json.loads(_agent(config, "status", "--json").stdout)
     assert status["enrolled"] is True and status["unit_code"] == "341022" and status["last_error"] == ""
+
+    # no secret in any log or output: not the enrollment secret, the node key or the password
+    node_key = (tmp_path / "agent-data" / "node.key").read_text().strip()
+    said = "\n".join(
+        [
+            running_collector.log.read_text(),
+            enrolled.stdout,
+            enrolled.stderr,
+            err,
+            _out,
+            again.stdout,
+            again.stderr,
+            config.read_text(),
+        ]
+    )
+    for secret_value in (secret, node_key, password):
+        assert secret_value not in said
