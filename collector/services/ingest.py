@@ -154,9 +154,8 @@ def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
     if batch.agent_id != host.agent_id:
         raise Forbidden("event batch agent_id does not belong to this node key", "agent_mismatch")
     ids = [e.event_id for e in batch.events]
-    known = set(session.scalars(select(HostEvent.event_id).where(HostEvent.event_id.in_(ids))))
+    seen: set[Any] = set(session.scalars(select(HostEvent.event_id).where(HostEvent.event_id.in_(ids))))
     stored = 0
-    seen: set[Any] = set(known)
     for event in batch.events:
         if event.event_id in seen:
             continue
