@@ -9,7 +9,8 @@ import os
 import signal
 import socket
 import sys
-import threading
+import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,12 +120,21 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     except TransportError as exc:
         print(f"error: enrollment failed: {exc}", file=sys.stderr)
         return 1
+    from agent.runtime.spool import Spool
+    from wire import config_etag
+
     store.save_node_key(answer.node_key)
-    state = store.load()
-    state.unit_code = answer.unit_code
-    state.config = answer.config.model_dump(mode="json")
-    state.acked_sections = None
-    store.save(state)
+    spool = Spool(settings.data_path / "agent.db")
+    spool.put(
+        unit_code=answer.unit_code,
+        config=answer.config.model_dump(mode="json"),
+        config_etag=config_etag(answer.config),
+        acked_sections=None,
+        key_refused=False,
+        last_error="",
+        enrolled_at=time.time(),
+    )
+    spool.close()
     save_settings(settings, args.config)
     print(
         f"enrolled as {request.hostname} in {answer.unit_name} ({answer.unit_code}); "
@@ -141,66 +151,91 @@ def _load(args: argparse.Namespace) -> AgentSettings:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from agent.runtime.deliver import prepare_report
+    """Print the report the next delivery would send for a scan made now."""
+    from agent.runtime.service import open_spool
     from agent.scan import build_report, scan_sections
+    from wire import AgentConfig
 
     try:
         settings: AgentSettings | None = load_settings(args.config)
     except SettingsError:
-        settings = None  # not enrolled: a full report from a fresh identity
+        settings = None  # not enrolled: a full report from a null identity
     ctx = HostContext()
-    if settings is not None and not args.section:
-        report = prepare_report(StateStore(settings.data_path), ctx, force_full=args.full)
+    if settings is None:
+        report = build_report(uuid.UUID(int=0), scan_sections(ctx, args.section), force_full=True)
     else:
-        import uuid
-
-        store = StateStore(settings.data_path) if settings else None
-        agent_id = store.agent_id() if store else uuid.UUID(int=0)
-        report = build_report(agent_id, scan_sections(ctx, args.section), force_full=True)
+        spool = open_spool(settings)
+        config = AgentConfig.model_validate(spool.get("config") or {})
+        due_full = time.time() - float(spool.get("last_full_at", 0.0)) > config.full_report_hours * 3600
+        report = build_report(
+            StateStore(settings.data_path).agent_id(),
+            scan_sections(ctx, args.section or config.sections, timeout=config.probe_timeout_seconds),
+            acked=spool.get("acked_sections"),
+            force_full=args.full or due_full or bool(args.section),
+        )
+        spool.close()
     sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.runtime.deliver import run_loop
+    from agent.runtime.service import AgentService
 
     settings = _load(args)
     _setup_logging(settings.log_level)
-    stop = threading.Event()
+    service = AgentService(settings)
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
-        stop.set()
+        service.stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("watchpost-agent %s reporting to %s", __version__, settings.server_url)
-    return run_loop(settings, stop, once=args.once)
+    return service.run(once=args.once)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from agent.runtime.service import open_spool
+
     settings = _load(args)
     store = StateStore(settings.data_path)
-    state = store.load()
+    spool = open_spool(settings)
 
-    def when(ts: float) -> str | None:
+    def when(ts: float | None) -> str | None:
         return datetime.fromtimestamp(ts, tz=UTC).isoformat() if ts else None
 
+    sections = spool.get("sections_status") or {}
     info = {
         "server_url": settings.server_url,
         "enrolled": store.node_key() is not None,
+        "key_refused": bool(spool.get("key_refused")),
         "agent_id": str(store.agent_id()),
-        "unit_code": state.unit_code,
-        "last_delivery_at": when(state.last_delivery_at),
-        "last_full_report_at": when(state.last_full_at),
-        "last_error": state.last_error,
-        "config_version": state.config.get("config_version"),
+        "unit_code": spool.get("unit_code", ""),
+        "last_delivery_at": when(spool.get("last_delivery_at")),
+        "last_full_report_at": when(spool.get("last_full_at")),
+        "last_error": spool.get("last_error", ""),
+        "config_etag": spool.get("config_etag", ""),
+        "queue": spool.depth(),
+        "coalesced_snapshots": int(spool.get("coalesced_snapshots", 0)),
+        "dropped_events": int(spool.get("dropped_events", 0)),
+        "sections": {
+            name: {**value, "at": when(value.get("at"))} for name, value in sorted(sections.items())
+        },
     }
+    spool.close()
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
-    else:
-        for key, value in info.items():
-            print(f"{key:20} {value if value not in (None, '') else '-'}")
+        return 0
+    for key, value in info.items():
+        if key == "sections":
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        print(f"{key:20} {value if value not in (None, '') else '-'}")
+    for name, value in info["sections"].items():
+        problems = "; ".join(e["message"] for e in value.get("errors", []))
+        print(f"section {name:12} {value['status']:8} {value.get('at') or '-'}  {problems}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -14,7 +15,7 @@ from agent.host import HostContext
 from agent.probes import PROBES, ProbeSkipped
 from wire import Report, SectionError, Sections, content_hash, state_hash
 
-__all__ = ["build_report", "scan_sections", "section_hashes"]
+__all__ = ["build_report", "next_state", "scan_sections", "section_hashes"]
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,38 @@ def _run_probe(name: str, ctx: HostContext, platform: str | None) -> dict[str, A
     return result
 
 
+def _run_with_timeout(name: str, ctx: HostContext, platform: str | None, timeout: float) -> dict[str, Any]:
+    """Run a probe in a worker thread; past ``timeout`` it is abandoned with an error entry."""
+    box: list[dict[str, Any]] = []
+    worker = threading.Thread(
+        target=lambda: box.append(_run_probe(name, ctx, platform)), name=f"probe-{name}", daemon=True
+    )
+    worker.start()
+    worker.join(timeout)
+    if box:
+        return box[0]
+    log.error("probe %s did not finish within %.0f s; abandoned", name, timeout)
+    message = f"timed out after {timeout:.0f} s"
+    return {
+        "status": "error",
+        "reason": message,
+        "errors": [{"source": name, "message": message}],
+        "duration_ms": int(timeout * 1000),
+    }
+
+
 def scan_sections(
-    ctx: HostContext, names: Iterable[str] | None = None, platform: str | None = None
+    ctx: HostContext,
+    names: Iterable[str] | None = None,
+    platform: str | None = None,
+    *,
+    timeout: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run the named probes (all by default); each gives a SectionResult-shaped JSON dict."""
-    wanted = list(names) if names is not None else list(PROBES)
-    return {name: _run_probe(name, ctx, platform) for name in wanted if name in PROBES}
+    wanted = [name for name in (list(names) if names is not None else list(PROBES)) if name in PROBES]
+    if timeout is None:
+        return {name: _run_probe(name, ctx, platform) for name in wanted}
+    return {name: _run_with_timeout(name, ctx, platform, timeout) for name in wanted}
 
 
 def section_hashes(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
@@ -60,50 +87,53 @@ def section_hashes(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     }
 
 
+def next_state(
+    acked: Mapping[str, str] | None, sections: Mapping[str, Mapping[str, Any]], *, full: bool
+) -> dict[str, str]:
+    """Section hashes the collector holds after applying these sections (the wire rules).
+
+    ok replaces; error keeps the last good hash; skipped removes; in a full report a
+    section not sent is removed, in a delta it is unchanged.
+    """
+    if full:
+        state = {n: h for n, h in (acked or {}).items() if sections.get(n, {}).get("status") == "error"}
+    else:
+        state = {n: h for n, h in (acked or {}).items() if sections.get(n, {}).get("status") != "skipped"}
+    state.update(section_hashes(sections))
+    return state
+
+
 def build_report(
     agent_id: uuid.UUID,
     sections: Mapping[str, Mapping[str, Any]],
     *,
     acked: Mapping[str, str] | None = None,
     force_full: bool = False,
+    collected_at: float | None = None,
 ) -> Report:
     """A full report, or a delta against the section hashes the collector acknowledged.
 
     ``acked`` maps section -> content hash as last acknowledged; ``None`` means the
     collector holds nothing for us yet, so the report is full.
     """
-    fresh = section_hashes(sections)
-    # A section that failed this time keeps the state the collector already has.
-    state = {
-        name: digest
-        for name, digest in (acked or {}).items()
-        if sections.get(name, {}).get("status") != "skipped"
-    }
-    state.update(fresh)
     full = force_full or acked is None
+    fresh = section_hashes(sections)
     if full:
-        # The collector keeps its last good copy of a section that failed this time
-        # and drops sections that were skipped or not sent (wire contract rule).
         chosen = dict(sections)
-        state = {
-            name: digest
-            for name, digest in (acked or {}).items()
-            if sections.get(name, {}).get("status") == "error"
-        }
-        state.update(fresh)
     else:
         chosen = {
             name: result
             for name, result in sections.items()
             if result.get("status") != "ok" or (acked or {}).get(name) != fresh.get(name)
         }
+    when = datetime.fromtimestamp(collected_at, UTC) if collected_at else datetime.now(UTC)
     return Report(
         report_id=uuid.uuid4(),
         agent_id=agent_id,
         agent_version=__version__,
-        collected_at=datetime.now(UTC),
+        collected_at=when,
         kind="full" if full else "delta",
         base_state_hash=None if full else state_hash(acked or {}),
-        state_hash=state_hash(state),
+        state_hash=state_hash(next_state(acked, sections, full=full)),
         sections=Sections.model_validate(chosen),
     )

@@ -44,7 +44,9 @@ class Transport:
         body: bytes | None = None,
         *,
         node_key: str | None = None,
+        etag: str | None = None,
     ) -> Any:
+        """Send a request; the decoded JSON answer, or None for an empty body or 304 Not Modified."""
         headers = {
             "Accept": "application/json",
             "User-Agent": f"watchpost-agent/{__version__}",
@@ -56,12 +58,16 @@ class Transport:
             headers["Content-Encoding"] = "gzip"
         if node_key:
             headers["Authorization"] = f"Bearer {node_key}"
+        if etag:
+            headers["If-None-Match"] = f'"{etag}"'
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)  # noqa: S310 - scheme checked in __init__
         context = self._ssl if self.base.startswith("https://") else None
         try:
             with urllib.request.urlopen(req, timeout=self.timeout, context=context) as resp:  # noqa: S310
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
+            if exc.code == 304:
+                return None
             raise _http_error(exc) from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)

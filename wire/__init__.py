@@ -3,7 +3,7 @@
 Imported by both ``agent`` and ``collector``, which never import each other.
 """
 
-from wire.config import DEFAULT_SECTIONS, AgentConfig
+from wire.config import DEFAULT_INTERVALS, DEFAULT_SECTIONS, AgentConfig, config_etag
 from wire.enroll import EnrollRequest, EnrollResponse
 from wire.errors import ApiError, FieldProblem
 from wire.events import Event, EventAck, EventBatch
@@ -12,6 +12,7 @@ from wire.report import SCHEMA_VERSION, Report, ReportAck, SectionError, Section
 from wire.sections import SECTION_MODELS
 
 __all__ = [
+    "DEFAULT_INTERVALS",
     "DEFAULT_SECTIONS",
     "SCHEMA_VERSION",
     "SECTION_MODELS",
@@ -29,6 +30,7 @@ __all__ = [
     "SectionResult",
     "Sections",
     "canonical_json",
+    "config_etag",
     "content_hash",
     "state_hash",
 ]

@@ -1,27 +1,72 @@
-"""Agent configuration served by the collector (GET /api/v1/config)."""
+"""Agent configuration served by the collector (GET /api/v1/config, with an ETag)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, model_validator
 
 from wire._base import Name, WireModel
+from wire.hashing import content_hash
 
-__all__ = ["DEFAULT_SECTIONS", "AgentConfig"]
+__all__ = ["DEFAULT_INTERVALS", "DEFAULT_SECTIONS", "AgentConfig", "config_etag"]
 
 DEFAULT_SECTIONS: tuple[str, ...] = ("os", "hardware", "network")
 
+#: Seconds between two reads of a section: inventory hourly, posture every 15 minutes.
+DEFAULT_INTERVALS: dict[str, int] = {"os": 3600, "hardware": 3600, "network": 900}
+
+Seconds = Annotated[int, Field(ge=60, le=7 * 86400)]
+
 
 class AgentConfig(WireModel):
-    config_version: int = Field(default=1, ge=0, description="Increases on every change.")
-    report_interval_seconds: int = Field(default=3600, ge=60, le=7 * 86400, description="Time between scans.")
-    jitter_seconds: int = Field(
-        default=300, ge=0, le=86400, description="Random delay added so hosts spread out."
-    )
-    full_report_hours: int = Field(
-        default=24, ge=1, le=24 * 30, description="A full report at least this often (resync)."
-    )
+    """What an agent runs with. The collector merges unit overrides over these defaults."""
+
     sections: list[Name] = Field(
         default_factory=lambda: list(DEFAULT_SECTIONS),
         max_length=64,
         description="Sections the agent collects.",
     )
+    section_intervals: dict[Name, Seconds] = Field(
+        default_factory=lambda: dict(DEFAULT_INTERVALS),
+        max_length=64,
+        description="Seconds between reads, per section; a section not named uses default_interval_seconds.",
+    )
+    default_interval_seconds: Seconds = Field(default=3600, description="Interval of unnamed sections.")
+    heartbeat_seconds: Seconds = Field(
+        default=3600, description="A report at least this often, even when nothing changed."
+    )
+    jitter_seconds: int = Field(
+        default=300, ge=0, le=86400, description="Random delay added to each schedule so hosts spread out."
+    )
+    full_report_hours: int = Field(
+        default=24, ge=1, le=24 * 30, description="A full report at least this often (resync)."
+    )
+    config_poll_seconds: Seconds = Field(default=300, description="How often to ask for a new config.")
+    event_flush_seconds: int = Field(
+        default=10, ge=1, le=3600, description="How often queued events are sent."
+    )
+    probe_timeout_seconds: int = Field(
+        default=120, ge=5, le=3600, description="A probe running longer is abandoned with an error."
+    )
+    spool_max_mb: int = Field(
+        default=64, ge=1, le=4096, description="Ceiling of the on-disk queue; beyond it, coalesce then drop."
+    )
+    memory_limit_mb: int = Field(
+        default=200, ge=32, le=4096, description="Above this resident size the agent restarts itself."
+    )
+
+    @model_validator(mode="after")
+    def _intervals_name_enabled_sections(self) -> AgentConfig:
+        unknown = set(self.section_intervals) - set(self.sections)
+        if unknown:
+            raise ValueError(f"section_intervals names sections that are not enabled: {sorted(unknown)}")
+        return self
+
+    def interval(self, section: str) -> int:
+        return self.section_intervals.get(section, self.default_interval_seconds)
+
+
+def config_etag(config: AgentConfig) -> str:
+    """The config's identity: changes whenever any value does (used as the HTTP ETag)."""
+    return content_hash(config.model_dump(mode="json"))[:32]

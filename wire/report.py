@@ -113,4 +113,6 @@ class ReportAck(WireModel):
         description="duplicate: this report id was stored before; nothing changed."
     )
     state_hash: Sha256Hex = Field(description="The host's state as the collector now holds it.")
-    config_version: int = Field(ge=0, description="Current agent config version; fetch if newer.")
+    config_etag: ShortText = Field(
+        description="ETag of the agent's current config; fetch it when it differs."
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from collector.api.schemas import (
@@ -11,15 +13,20 @@ from collector.api.schemas import (
     LoginRequest,
     LoginResponse,
     RoleOut,
+    UnitAgentConfig,
     UnitOut,
     UserInfo,
 )
 from collector.db.models import Host
 from collector.deps import SESSION_COOKIE, PrincipalDep, SessionDep, SettingsDep, client_ip
 from collector.services import auth
+from collector.services.agent_config import effective_config, set_override, unit_override
 from collector.services.auth import Principal
+from collector.services.errors import Forbidden
 from collector.services.hosts import host_status, visible_hosts, visible_units
+from collector.services.org import unit_by_code
 from collector.settings import Settings
+from wire import config_etag
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -157,3 +164,34 @@ def hosts(principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -
     """Hosts in the caller's scope (a district admin sees their district only)."""
     rows = visible_hosts(session, principal)
     return HostList(total=len(rows), items=[host_out(h, settings) for h in rows])
+
+
+@router.get("/units/{code}/agent-config", response_model=UnitAgentConfig)
+def get_unit_agent_config(code: str, principal: PrincipalDep, session: SessionDep) -> UnitAgentConfig:
+    """A unit's own override and the configuration its agents get (merged from the city down)."""
+    unit = unit_by_code(session, code)
+    if not principal.can_see_unit(unit.id):
+        raise Forbidden(f"unit {code} is outside your scope")
+    config = effective_config(session, unit.id)
+    return UnitAgentConfig(
+        unit_code=code, override=unit_override(session, code), effective=config, etag=config_etag(config)
+    )
+
+
+@router.put(
+    "/units/{code}/agent-config",
+    response_model=UnitAgentConfig,
+    responses={
+        403: {"description": "Outside your scope, or your role may not change it."},
+        422: {"description": "Unknown setting or an invalid resulting configuration."},
+    },
+)
+def put_unit_agent_config(
+    code: str, body: dict[str, Any], request: Request, principal: PrincipalDep, session: SessionDep
+) -> UnitAgentConfig:
+    """Replace a unit's override (e.g. ``{"section_intervals": {"network": 300}}``). Agents of the
+    unit and its subtree pick it up at their next config poll, without a restart."""
+    config = set_override(session, principal, code, body, client_ip(request))
+    return UnitAgentConfig(
+        unit_code=code, override=unit_override(session, code), effective=config, etag=config_etag(config)
+    )

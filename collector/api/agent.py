@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from collector.api.body import read_model
+from collector.db.models import Host
 from collector.deps import AgentHostDep, SessionDep, client_ip
 from collector.services import enrollment, ingest
-from wire import AgentConfig, EnrollRequest, EnrollResponse, EventAck, EventBatch, Report, ReportAck
+from collector.services.agent_config import effective_config
+from wire import (
+    AgentConfig,
+    EnrollRequest,
+    EnrollResponse,
+    EventAck,
+    EventBatch,
+    Report,
+    ReportAck,
+    config_etag,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["agent"])
 
@@ -93,7 +105,19 @@ def post_events(
     return ingest.receive_events(session, host_id, body)
 
 
-@router.get("/config", response_model=AgentConfig, responses={401: _errors[401]})
-def get_config(host_id: AgentHostDep) -> AgentConfig:
-    """The configuration this agent should run with."""
-    return enrollment.agent_config()
+@router.get(
+    "/config",
+    response_model=AgentConfig,
+    responses={401: _errors[401], 304: {"description": "Not modified (If-None-Match matched the ETag)."}},
+)
+def get_config(host_id: AgentHostDep, request: Request, session: SessionDep) -> Response:
+    """The configuration this agent should run with: unit overrides merged over the defaults.
+
+    Answers with an ETag; send it back in If-None-Match to get 304 when nothing changed.
+    """
+    host = session.get_one(Host, host_id)
+    config = effective_config(session, host.unit_id)
+    etag = f'"{config_etag(config)}"'
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(config.model_dump(mode="json"), headers={"ETag": etag})

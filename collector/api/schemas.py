@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-__all__ = ["AddressOut", "HostList", "HostOut", "LoginRequest", "LoginResponse", "UnitOut", "UserInfo"]
+from wire import AgentConfig
+
+__all__ = [
+    "AddressOut",
+    "HostList",
+    "HostOut",
+    "LoginRequest",
+    "LoginResponse",
+    "UnitAgentConfig",
+    "UnitOut",
+    "UserInfo",
+]
 
 
 class _Strict(BaseModel):
@@ -80,6 +91,13 @@ class HostOut(BaseModel):
     enrolled_at: datetime
     first_seen: datetime | None
     last_seen: datetime | None
+
+
+class UnitAgentConfig(BaseModel):
+    unit_code: str
+    override: dict[str, Any] = Field(description="What this unit sets itself.")
+    effective: AgentConfig = Field(description="What its agents run with (defaults and overrides merged).")
+    etag: str
 
 
 class HostList(BaseModel):

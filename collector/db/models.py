@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from collector.db.base import Base, JsonDoc, UtcDateTime, utcnow
 
 __all__ = [
+    "AgentConfigOverride",
     "AuditLog",
     "AuthSession",
     "EnrollSecret",
@@ -34,6 +35,7 @@ __all__ = [
     "HostAddress",
     "HostEvent",
     "HostSection",
+    "HostSectionHistory",
     "NodeKey",
     "ReportLog",
     "RoleGrant",
@@ -141,6 +143,35 @@ class HostSection(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     collected_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class HostSectionHistory(Base):
+    """Every version of a section a host reported: the timeline of changes (software
+    installed, disk swapped, address changed). A row is added only when the content changes."""
+
+    __tablename__ = "host_section_history"
+    __table_args__ = (Index("ix_host_section_history_host_name", "host_id", "name", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    name: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[Any] = mapped_column(JsonDoc, nullable=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    collected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AgentConfigOverride(Base):
+    """Agent settings a unit changes for itself and its subtree (merged root to leaf)."""
+
+    __tablename__ = "agent_config_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), unique=True)
+    values: Mapped[Any] = mapped_column(JsonDoc, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
 
 
 class HostAddress(Base):

@@ -110,9 +110,14 @@ class Principal:
     roles: tuple[tuple[str, int], ...]
     visible_units: frozenset[int] | None
     csrf_token: str = ""
+    managed_units: frozenset[int] | None = frozenset()
 
     def can_see_unit(self, unit_id: int) -> bool:
         return self.visible_units is None or unit_id in self.visible_units
+
+    def can_manage_unit(self, unit_id: int) -> bool:
+        """City and district admins change things in their subtree; auditors and inspectors do not."""
+        return self.managed_units is None or unit_id in self.managed_units
 
 
 def _principal(session: Session, user: User, csrf: str) -> Principal:
@@ -120,7 +125,9 @@ def _principal(session: Session, user: User, csrf: str) -> Principal:
     roots = {unit_id for _role, unit_id in grants}
     city_wide = any(g.role == "city_admin" and g.unit.parent_id is None for g in user.grants)
     visible = None if city_wide else frozenset(subtree_ids(session, roots))
-    return Principal(user.id, user.username, grants, visible, csrf)
+    admin_roots = {unit_id for role, unit_id in grants if role in ("city_admin", "district_admin")}
+    managed = None if city_wide else frozenset(subtree_ids(session, admin_roots))
+    return Principal(user.id, user.username, grants, visible, csrf, managed)
 
 
 def login(

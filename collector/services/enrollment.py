@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 
 from collector.db.base import utcnow
 from collector.db.models import EnrollSecret, Host, NodeKey
+from collector.services.agent_config import effective_config
 from collector.services.audit import record
 from collector.services.auth import hash_token
 from collector.services.errors import Forbidden, Unauthorized
 from collector.services.org import unit_by_code
-from wire import AgentConfig, EnrollRequest, EnrollResponse
+from wire import EnrollRequest, EnrollResponse
 
-__all__ = ["agent_config", "create_enroll_secret", "enroll", "host_for_node_key"]
+__all__ = ["create_enroll_secret", "enroll", "host_for_node_key"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,6 @@ def create_enroll_secret(
         },
     )
     return NewSecret(secret, row)
-
-
-def agent_config() -> AgentConfig:
-    """The configuration every agent receives (per-unit overrides come with the runtime issue)."""
-    return AgentConfig()
 
 
 def enroll(
@@ -121,7 +117,7 @@ def enroll(
         node_key=key,
         unit_code=row.unit.code,
         unit_name=row.unit.name_zh,
-        config=agent_config(),
+        config=effective_config(session, row.unit_id),
     )
 
 

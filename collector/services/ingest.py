@@ -9,6 +9,7 @@ Section rules (the same the agent assumes when it computes its state hash):
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from collector.db.base import utcnow
-from collector.db.models import Host, HostAddress, HostEvent, HostSection, ReportLog
+from collector.db.models import Host, HostAddress, HostEvent, HostSection, HostSectionHistory, ReportLog
+from collector.services.agent_config import effective_config
 from collector.services.errors import Conflict, Forbidden
-from wire import EventAck, EventBatch, Report, ReportAck, SectionResult, state_hash
+from wire import EventAck, EventBatch, Report, ReportAck, SectionResult, config_etag, state_hash
 from wire.sections import HardwareFacts, NetworkFacts, OsFacts
 
 __all__ = ["host_state_hash", "ingest_events", "ingest_report", "receive_events", "receive_report"]
@@ -30,6 +32,10 @@ __all__ = ["host_state_hash", "ingest_events", "ingest_report", "receive_events"
 @dataclass(frozen=True)
 class IngestResult:
     ack: ReportAck
+
+
+def _etag(session: Session, host: Host) -> str:
+    return config_etag(effective_config(session, host.unit_id))
 
 
 def host_state_hash(session: Session, host_id: int) -> str:
@@ -42,7 +48,12 @@ def host_state_hash(session: Session, host_id: int) -> str:
 
 
 def _apply_section(
-    session: Session, host: Host, name: str, result: SectionResult[BaseModel], collected_at: datetime
+    session: Session,
+    host: Host,
+    name: str,
+    result: SectionResult[BaseModel],
+    collected_at: datetime,
+    report_id: uuid.UUID,
 ) -> None:
     row = session.get(HostSection, (host.id, name))
     if row is None:
@@ -53,11 +64,34 @@ def _apply_section(
     row.reason = result.reason
     row.updated_at = utcnow()
     if result.status == "ok" and result.data is not None:
-        row.data = result.data.model_dump(mode="json")
+        data = result.data.model_dump(mode="json")
+        if row.content_hash != result.content_hash:
+            session.add(
+                HostSectionHistory(
+                    host_id=host.id,
+                    name=name,
+                    content_hash=result.content_hash,
+                    data=data,
+                    report_id=report_id,
+                    collected_at=collected_at,
+                )
+            )
+        row.data = data
         row.content_hash = result.content_hash
         row.collected_at = collected_at
         _refresh_summary(session, host, name, result.data)
     elif result.status == "skipped":
+        if row.content_hash is not None:
+            session.add(
+                HostSectionHistory(
+                    host_id=host.id,
+                    name=name,
+                    content_hash=None,
+                    data=None,
+                    report_id=report_id,
+                    collected_at=collected_at,
+                )
+            )
         row.data = None
         row.content_hash = None
 
@@ -113,7 +147,7 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
             report_id=report.report_id,
             status="duplicate",
             state_hash=host_state_hash(session, host.id),
-            config_version=1,
+            config_etag=_etag(session, host),
         )
     current = host_state_hash(session, host.id)
     if report.kind == "delta" and report.base_state_hash != current:
@@ -126,9 +160,20 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
             if s.name not in sections
         ]
         for row in stale:
+            if row.content_hash is not None:
+                session.add(
+                    HostSectionHistory(
+                        host_id=host.id,
+                        name=row.name,
+                        content_hash=None,
+                        data=None,
+                        report_id=report.report_id,
+                        collected_at=report.collected_at,
+                    )
+                )
             session.delete(row)
     for name, result in sections.items():
-        _apply_section(session, host, name, result, report.collected_at)
+        _apply_section(session, host, name, result, report.collected_at, report.report_id)
     now = utcnow()
     host.first_seen = host.first_seen or now
     host.last_seen = now
@@ -147,7 +192,9 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
     session.flush()
     new_state = host_state_hash(session, host.id)
     host.state_hash = new_state
-    return ReportAck(report_id=report.report_id, status="stored", state_hash=new_state, config_version=1)
+    return ReportAck(
+        report_id=report.report_id, status="stored", state_hash=new_state, config_etag=_etag(session, host)
+    )
 
 
 def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
@@ -197,7 +244,7 @@ def receive_report(session: Session, host_id: int, report: Report, size_bytes: i
             report_id=report.report_id,
             status="duplicate",
             state_hash=host_state_hash(session, host_id),
-            config_version=1,
+            config_etag=_etag(session, host),
         )
     return ack
 

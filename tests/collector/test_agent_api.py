@@ -9,7 +9,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from collector.db.models import EnrollSecret, Host, HostSection, NodeKey, ReportLog
+from collector.db.models import EnrollSecret, Host, HostSection, HostSectionHistory, NodeKey, ReportLog
 from tests.support.collector import CollectorUnderTest, make_report, node_auth
 
 
@@ -239,7 +239,73 @@ def test_events_are_stored_once(collector: CollectorUnderTest) -> None:
 
 def test_config_endpoint_needs_a_valid_key(collector: CollectorUnderTest) -> None:
     _agent_id, key = collector.enroll()
-    assert (
-        collector.client.get("/api/v1/config", headers=node_auth(key)).json()["report_interval_seconds"] > 0
-    )
+    answer = collector.client.get("/api/v1/config", headers=node_auth(key))
+    assert answer.status_code == 200 and answer.json()["sections"] == ["os", "hardware", "network"]
     assert collector.client.get("/api/v1/config", headers=node_auth("wpn_nope")).status_code == 401
+
+
+def test_config_etag_gives_304_until_an_admin_changes_the_unit(collector: CollectorUnderTest) -> None:
+    """Config from the collector (agent runtime): ETag, and overrides merged down the unit tree."""
+    _agent_id, key = collector.enroll("341021")
+    first = collector.client.get("/api/v1/config", headers=node_auth(key))
+    etag = first.headers["etag"]
+    same = collector.client.get("/api/v1/config", headers={**node_auth(key), "If-None-Match": etag})
+    assert same.status_code == 304
+
+    city = collector.admin_headers()
+    assert (
+        collector.client.put(
+            "/api/v1/units/341000/agent-config", headers=city, json={"heartbeat_seconds": 1800}
+        ).status_code
+        == 200
+    )
+    she = collector.admin_headers("341021", "district_admin")
+    changed = collector.client.put(
+        "/api/v1/units/341021/agent-config", headers=she, json={"section_intervals": {"network": 300}}
+    )
+    assert changed.status_code == 200, changed.text
+    effective = changed.json()["effective"]
+    assert effective["heartbeat_seconds"] == 1800  # from the city
+    assert effective["section_intervals"] == {"os": 3600, "hardware": 3600, "network": 300}
+
+    fresh = collector.client.get("/api/v1/config", headers={**node_auth(key), "If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert fresh.json()["section_intervals"]["network"] == 300
+
+
+def test_config_override_is_validated_and_scoped(collector: CollectorUnderTest) -> None:
+    she = collector.admin_headers("341021", "district_admin")
+    other = collector.client.put(
+        "/api/v1/units/341022/agent-config", headers=she, json={"heartbeat_seconds": 600}
+    )
+    assert other.status_code == 403
+    bad = collector.client.put(
+        "/api/v1/units/341021/agent-config", headers=she, json={"heartbeat_seconds": 1}
+    )
+    assert bad.status_code == 422 and "heartbeat_seconds" in bad.json()["detail"]
+    unknown = collector.client.put("/api/v1/units/341021/agent-config", headers=she, json={"turbo": True})
+    assert unknown.status_code == 422 and "turbo" in unknown.json()["detail"]
+    auditor = collector.admin_headers("341000", "auditor")
+    assert (
+        collector.client.put(
+            "/api/v1/units/341021/agent-config", headers=auditor, json={"heartbeat_seconds": 600}
+        ).status_code
+        == 403
+    )
+    assert collector.client.get("/api/v1/units/341021/agent-config", headers=auditor).status_code == 200
+
+
+def test_section_history_records_each_change(collector: CollectorUnderTest) -> None:
+    agent_id, key = collector.enroll()
+    full = make_report(agent_id)
+    collector.client.post("/api/v1/reports", json=full, headers=node_auth(key))
+    again = make_report(agent_id)  # same content, new report id: no new history
+    collector.client.post("/api/v1/reports", json=again, headers=node_auth(key))
+    changed = make_report(agent_id, hostname="renamed")
+    collector.client.post("/api/v1/reports", json=changed, headers=node_auth(key))
+    with collector.sessions() as session:
+        rows = session.execute(
+            select(HostSectionHistory.name, HostSectionHistory.content_hash).order_by(HostSectionHistory.id)
+        ).all()
+    assert [name for name, _ in rows] == ["os", "hardware", "network", "os"]
+    assert rows[-1][1] == changed["sections"]["os"]["content_hash"]

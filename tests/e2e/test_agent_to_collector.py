@@ -18,6 +18,7 @@ import pytest
 
 from agent.probes.hardware import parse_meminfo_total
 from agent.probes.os_info import parse_os_release
+from agent.runtime.spool import Spool
 from tests.support.processes import CollectorProcess, script
 
 pytestmark = pytest.mark.e2e
@@ -114,10 +115,9 @@ def test_agent_enrolls_reports_and_host_appears(running_collector: CollectorProc
     assert again.returncode == 0 and "delivered delta report" in again.stderr
     # the collector's state and the agent's differ (a restored backup): the agent is told
     # so (409 base_mismatch) and sends a full report at once
-    state_file = tmp_path / "agent-data" / "state.json"
-    state = json.loads(state_file.read_text())
-    state["acked_sections"]["network"] = "0" * 64
-    state_file.write_text(json.dumps(state))
+    spool = Spool(tmp_path / "agent-data" / "agent.db")
+    spool.put(acked_sections={**spool.get("acked_sections"), "network": "0" * 64})
+    spool.close()
     resync = _agent(config, "run", "--once")
     assert resync.returncode == 0, resync.stderr
     assert "different base state" in resync.stderr and "delivered full report" in resync.stderr

@@ -1,0 +1,239 @@
+"""The agent's service loop: schedule probes, queue snapshots, deliver, follow the config.
+
+One thread does it all, at low priority: read the sections that are due, put a snapshot
+in the spool when anything changed (or a heartbeat is due), deliver the queue with
+exponential backoff and jitter while the collector is away, ask for a new config now
+and then (ETag), and restart itself cleanly if its memory grows past the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.host import HostContext
+from agent.runtime.scheduler import Scheduler
+from agent.runtime.shipper import KeyRefused, Shipper
+from agent.runtime.spool import Spool
+from agent.settings import AgentSettings
+from agent.state import StateStore
+from agent.transport import Transport, TransportError
+from wire import AgentConfig
+
+__all__ = ["EXIT_KEY_REFUSED", "EXIT_NOT_DELIVERED", "AgentService", "open_spool"]
+
+log = logging.getLogger(__name__)
+
+EXIT_NOT_DELIVERED = 1
+EXIT_NOT_ENROLLED = 2
+EXIT_KEY_REFUSED = 3
+BACKOFF_FIRST = 5.0
+BACKOFF_MAX = 900.0
+
+
+def open_spool(settings: AgentSettings) -> Spool:
+    spool = Spool(settings.data_path / "agent.db")
+    config = AgentConfig.model_validate(spool.get("config") or {})
+    spool.max_bytes = config.spool_max_mb * 1024 * 1024
+    return spool
+
+
+def lower_priority() -> None:
+    """Run below normal priority so the PC's user never waits for the agent."""
+    try:
+        if sys.platform == "win32":
+            import psutil
+
+            psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)  # type: ignore[attr-defined,unused-ignore]
+        else:
+            os.nice(10)
+    except (OSError, AttributeError, ImportError):
+        pass
+
+
+@dataclass
+class AgentService:
+    settings: AgentSettings
+    stop: threading.Event = field(default_factory=threading.Event)
+    ctx: HostContext = field(default_factory=HostContext)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.store = StateStore(self.settings.data_path)
+        self.spool = open_spool(self.settings)
+        self.config = AgentConfig.model_validate(self.spool.get("config") or {})
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.failures = 0
+        self.retry_at = 0.0
+        self.next_events = 0.0
+        self.next_config = 0.0
+        self.last_snapshot_at = 0.0
+        self.last_hashes: dict[str, str] = {}
+        self.key_mtime = 0.0
+
+    # -- collection -----------------------------------------------------------------
+    def collect(self, sections: list[str], now: float) -> None:
+        from agent.scan import scan_sections
+
+        results = scan_sections(self.ctx, sections, timeout=self.config.probe_timeout_seconds)
+        self.cache.update(results)
+        for name in list(self.cache):
+            if name not in self.config.sections:
+                del self.cache[name]
+        status = self.spool.get("sections_status") or {}
+        for name, result in results.items():
+            status[name] = {
+                "status": result["status"],
+                "reason": result.get("reason", ""),
+                "errors": result.get("errors", []),
+                "duration_ms": result.get("duration_ms", 0),
+                "at": now,
+            }
+        self.spool.put(sections_status={k: v for k, v in status.items() if k in self.config.sections})
+
+    def maybe_snapshot(self, now: float) -> bool:
+        hashes = {n: str(r.get("content_hash") or r["status"]) for n, r in self.cache.items()}
+        heartbeat_due = now - self.last_snapshot_at >= self.config.heartbeat_seconds
+        if hashes == self.last_hashes and not heartbeat_due:
+            return False
+        self.spool.put_snapshot(dict(self.cache), now)
+        self.last_hashes = hashes
+        self.last_snapshot_at = now
+        return True
+
+    # -- delivery ---------------------------------------------------------------------
+    def _shipper(self) -> Shipper | None:
+        key = self.store.node_key()
+        if key is None:
+            return None
+        return Shipper(
+            self.spool,
+            Transport(self.settings.server_url, ca_bundle=self.settings.ca_bundle),
+            key,
+            self.store.agent_id(),
+        )
+
+    def _key_changed(self) -> bool:
+        try:
+            mtime = (self.settings.data_path / "node.key").stat().st_mtime
+        except OSError:
+            return False
+        changed = mtime != self.key_mtime
+        self.key_mtime = mtime
+        return changed
+
+    def ship(self, now: float, *, force: bool = False) -> None:
+        """Deliver what is queued; on failure schedule a retry with backoff and jitter."""
+        if self.spool.get("key_refused"):
+            if not self._key_changed():
+                return
+            log.info("a new node key is in place; sending again")
+            self.spool.put(key_refused=False, last_error="")
+        if not force and now < self.retry_at:
+            return
+        shipper = self._shipper()
+        if shipper is None:
+            self.spool.put(last_error="not enrolled: run 'watchpost-agent enroll'")
+            return
+        try:
+            if force or now >= self.next_events:
+                shipper.deliver_events()
+                self.next_events = now + self.config.event_flush_seconds
+            shipper.deliver_snapshots()
+            ack_etag = self.spool.get("collector_config_etag")
+            if force or now >= self.next_config or (ack_etag and ack_etag != self.spool.get("config_etag")):
+                if shipper.fetch_config():
+                    self.apply_config(now)
+                self.next_config = now + self.config.config_poll_seconds
+        except KeyRefused as exc:
+            self._key_changed()  # remember the refused key's file time: a new key resumes sending
+            log.error(
+                "the collector refused this agent's key (%s); not sending until it is enrolled again "
+                "with 'watchpost-agent enroll'",
+                exc,
+            )
+            self.spool.put(key_refused=True, last_error=f"node key refused: {exc}")
+        except TransportError as exc:
+            self.failures += 1
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self.failures - 1, 10))
+            delay = delay / 2 + self.rng.uniform(0, delay / 2)
+            if exc.retry_after:
+                delay = max(delay, min(exc.retry_after, 3600.0))
+            self.retry_at = now + delay
+            log.warning(
+                "delivery failed (%s); %d queued, retrying in %.0f s",
+                exc,
+                self.spool.depth()["snapshots"] + self.spool.depth()["events"],
+                delay,
+            )
+            self.spool.put(last_error=str(exc)[:500])
+        else:
+            self.failures = 0
+            self.retry_at = 0.0
+
+    def apply_config(self, now: float) -> None:
+        self.config = AgentConfig.model_validate(self.spool.get("config") or {})
+        self.spool.max_bytes = self.config.spool_max_mb * 1024 * 1024
+        self.scheduler.reconfigure(self.config, now)
+        log.info("new configuration applied (etag %s)", self.spool.get("config_etag"))
+
+    # -- housekeeping -------------------------------------------------------------------
+    def memory_ok(self) -> bool:
+        import psutil
+
+        rss = psutil.Process().memory_info().rss
+        if rss <= self.config.memory_limit_mb * 1024 * 1024:
+            return True
+        log.warning(
+            "resident memory %.0f MB over the %d MB limit; restarting",
+            rss / 2**20,
+            self.config.memory_limit_mb,
+        )
+        return False
+
+    def run(self, *, once: bool = False) -> int:
+        if self.store.node_key() is None:
+            log.error("not enrolled: run 'watchpost-agent enroll' first")
+            return EXIT_NOT_ENROLLED
+        lower_priority()
+        now = time.time()
+        self.scheduler = Scheduler(self.config, now, self.rng)
+        self._key_changed()
+        while not self.stop.is_set():
+            now = time.time()
+            due = self.scheduler.due(now)
+            if due:
+                self.collect(due, now)
+                self.scheduler.ran(due, now)
+                self.maybe_snapshot(now)
+            self.ship(now, force=once)
+            if once:
+                depth = self.spool.depth()
+                if self.spool.get("key_refused"):
+                    return EXIT_KEY_REFUSED
+                return EXIT_NOT_DELIVERED if depth["snapshots"] or depth["events"] else 0
+            if not self.memory_ok():
+                self.spool.close()
+                return restart_self()
+            wake = min(
+                self.scheduler.next_time(),
+                now + self.config.event_flush_seconds,
+                self.retry_at if self.retry_at > now else float("inf"),
+            )
+            self.stop.wait(max(1.0, min(wake - time.time(), 60.0)))
+        self.spool.close()
+        return 0
+
+
+def restart_self() -> int:
+    """Replace this process with a fresh one (POSIX); elsewhere exit for the service manager."""
+    if sys.platform != "win32":
+        argv = [sys.executable, "-m", "agent.cli", *sys.argv[1:]]
+        os.execv(sys.executable, argv)  # noqa: S606 - same interpreter, same arguments
+    return 75  # EX_TEMPFAIL: the Windows service restarts us

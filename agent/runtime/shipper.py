@@ -1,0 +1,182 @@
+"""Delivery of the queue to the collector: snapshots as reports, events in batches, config.
+
+Reports are built from the oldest queued snapshot against the section hashes the
+collector last acknowledged, so each delivered report is a delta on exactly the state
+the collector holds. A 409 ``base_mismatch`` turns it into a full report at once. The
+collector's refusal of a report or batch as invalid (422) buries it (kept aside in the
+spool, counted in the status) instead of blocking the queue forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from agent.runtime.spool import Spool
+from agent.scan import build_report, next_state
+from agent.transport import Transport, TransportError
+from wire import AgentConfig, EventAck, EventBatch, Report, ReportAck
+
+__all__ = ["KeyRefused", "Shipper"]
+
+log = logging.getLogger(__name__)
+
+EVENT_BATCH = 500
+
+
+class KeyRefused(Exception):
+    """The collector refused this agent's node key (revoked or unknown): stop sending."""
+
+
+@dataclass
+class Shipper:
+    spool: Spool
+    transport: Transport
+    node_key: str
+    agent_id: uuid.UUID
+
+    # -- reports -----------------------------------------------------------------
+    def _build(
+        self, snapshot_sections: dict[str, dict[str, Any]], collected_at: float, *, full: bool
+    ) -> Report:
+        config = AgentConfig.model_validate(self.spool.get("config") or {})
+        acked = self.spool.get("acked_sections")
+        due_full = time.time() - float(self.spool.get("last_full_at", 0.0)) > config.full_report_hours * 3600
+        return build_report(
+            self.agent_id,
+            snapshot_sections,
+            acked=acked,
+            force_full=full or due_full,
+            collected_at=collected_at,
+        )
+
+    def _post(self, path: str, body: bytes) -> Any:
+        try:
+            return self.transport.request("POST", path, body, node_key=self.node_key)
+        except TransportError as exc:
+            if exc.status in (401, 403) and exc.code in {
+                "invalid_node_key",
+                "missing_node_key",
+                "host_retired",
+            }:
+                raise KeyRefused(exc.detail) from exc
+            raise
+
+    def deliver_snapshots(self) -> int:
+        """Send queued snapshots in order until the queue is empty. Returns how many were delivered."""
+        delivered = 0
+        while (snapshot := self.spool.next_snapshot()) is not None:
+            body = snapshot.report
+            if body is None:
+                report = self._build(snapshot.sections, snapshot.collected_at, full=False)
+                body = report.model_dump_json().encode("utf-8")
+                self.spool.set_report(snapshot.id, str(report.report_id), body)
+            else:
+                self.spool.count_attempt(snapshot.id)
+            report = Report.model_validate_json(body)
+            try:
+                ack = ReportAck.model_validate(self._post("/api/v1/reports", body))
+            except TransportError as exc:
+                if exc.status == 409 and exc.code == "base_mismatch":
+                    log.info("collector holds a different base state; sending a full report")
+                    report = self._build(snapshot.sections, snapshot.collected_at, full=True)
+                    body = report.model_dump_json().encode("utf-8")
+                    self.spool.set_report(snapshot.id, str(report.report_id), body)
+                    continue
+                if exc.status in (400, 413, 422):
+                    log.error("collector refused report %s as invalid: %s", report.report_id, exc)
+                    self.spool.bury_snapshot(snapshot.id, str(exc))
+                    continue
+                raise
+            self._acknowledge(snapshot.id, report, ack)
+            delivered += 1
+            log.info(
+                "delivered %s report %s (%d sections)",
+                report.kind,
+                report.report_id,
+                len(report.sections.present()),
+            )
+        return delivered
+
+    def _acknowledge(self, snapshot_id: int, report: Report, ack: ReportAck) -> None:
+        sections = {n: r.model_dump(mode="json") for n, r in report.sections.present().items()}
+        acked = next_state(self.spool.get("acked_sections"), sections, full=report.kind == "full")
+        now = time.time()
+        state: dict[str, Any] = {
+            "acked_sections": acked,
+            "last_delivery_at": now,
+            "last_error": "",
+            "collector_config_etag": ack.config_etag,
+        }
+        if report.kind == "full":
+            state["last_full_at"] = now
+        if ack.state_hash != report.state_hash:
+            log.warning("collector state differs after ingest; the next report will be full")
+            state["acked_sections"] = None
+        self.spool.complete_snapshot(snapshot_id, **state)
+
+    # -- events ------------------------------------------------------------------
+    def deliver_events(self) -> int:
+        delivered = 0
+        self._report_losses()
+        while batch := self.spool.next_events(EVENT_BATCH):
+            body = EventBatch(agent_id=self.agent_id, events=[q.event for q in batch])
+            try:
+                EventAck.model_validate(self._post("/api/v1/events", body.model_dump_json().encode("utf-8")))
+            except TransportError as exc:
+                if exc.status in (400, 413, 422):
+                    log.error("collector refused an event batch as invalid: %s", exc)
+                    self.spool.bury_events([q.id for q in batch], str(exc))
+                    continue
+                raise
+            self.spool.complete_events([q.id for q in batch], last_delivery_at=time.time())
+            delivered += len(batch)
+        return delivered
+
+    def _report_losses(self) -> None:
+        """Queue an event saying what the bound made us coalesce or drop (never a silent loss)."""
+        counts = {k: int(self.spool.get(k, 0)) for k in ("coalesced_snapshots", "dropped_events")}
+        reported = self.spool.get("reported_losses") or {}
+        if all(counts[k] <= int(reported.get(k, 0)) for k in counts):
+            return
+        from datetime import datetime
+
+        self.spool.put_events(
+            [
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "occurred_at": datetime.now(UTC).isoformat(),
+                    "kind": "agent.spool_overflow",
+                    "severity": "medium",
+                    "source": "agent:spool",
+                    "summary": (
+                        f"queue bound reached: {counts['coalesced_snapshots']} inventory snapshots coalesced, "
+                        f"{counts['dropped_events']} events dropped in total"
+                    ),
+                    "data": counts,
+                }
+            ]
+        )
+        self.spool.put(reported_losses=counts)
+
+    # -- config ------------------------------------------------------------------
+    def fetch_config(self) -> bool:
+        """Ask for the config (If-None-Match). Returns True when a new one was applied."""
+        etag = self.spool.get("config_etag")
+        try:
+            answer = self.transport.request("GET", "/api/v1/config", node_key=self.node_key, etag=etag)
+        except TransportError as exc:
+            if exc.status in (401, 403):
+                raise KeyRefused(exc.detail) from exc
+            raise
+        if answer is None:  # 304 Not Modified
+            return False
+        config = AgentConfig.model_validate(answer)
+        from wire import config_etag
+
+        self.spool.put(config=config.model_dump(mode="json"), config_etag=config_etag(config))
+        return True
