@@ -16,7 +16,7 @@ DEFAULT_SECTIONS: tuple[str, ...] = ("os", "hardware", "network")
 #: Seconds between two reads of a section: inventory hourly, posture every 15 minutes.
 DEFAULT_INTERVALS: dict[str, int] = {"os": 3600, "hardware": 3600, "network": 900}
 
-Seconds = Annotated[int, Field(ge=60, le=7 * 86400)]
+Seconds = Annotated[int, Field(ge=10, le=7 * 86400)]
 
 
 class AgentConfig(WireModel):

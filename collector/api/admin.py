@@ -12,6 +12,7 @@ from collector.api.schemas import (
     HostOut,
     LoginRequest,
     LoginResponse,
+    RevokedKeys,
     RoleOut,
     UnitAgentConfig,
     UnitOut,
@@ -22,6 +23,7 @@ from collector.deps import SESSION_COOKIE, PrincipalDep, SessionDep, SettingsDep
 from collector.services import auth
 from collector.services.agent_config import effective_config, set_override, unit_override
 from collector.services.auth import Principal
+from collector.services.enrollment import revoke_host_keys
 from collector.services.errors import Forbidden
 from collector.services.hosts import host_status, visible_hosts, visible_units
 from collector.services.org import unit_by_code
@@ -195,3 +197,16 @@ def put_unit_agent_config(
     return UnitAgentConfig(
         unit_code=code, override=unit_override(session, code), effective=config, etag=config_etag(config)
     )
+
+
+@router.post(
+    "/hosts/{host_id}/revoke-keys",
+    response_model=RevokedKeys,
+    responses={
+        403: {"description": "Your role may not revoke keys of this host."},
+        404: {"description": "No such host in your scope."},
+    },
+)
+def revoke_keys(host_id: int, request: Request, principal: PrincipalDep, session: SessionDep) -> RevokedKeys:
+    """Revoke the host's node keys: its agent stops sending and says so until it is enrolled again."""
+    return RevokedKeys(revoked=revoke_host_keys(session, principal, host_id, client_ip(request)))

@@ -16,6 +16,7 @@ __all__ = [
     "HostOut",
     "LoginRequest",
     "LoginResponse",
+    "RevokedKeys",
     "UnitAgentConfig",
     "UnitOut",
     "UserInfo",
@@ -98,6 +99,10 @@ class UnitAgentConfig(BaseModel):
     override: dict[str, Any] = Field(description="What this unit sets itself.")
     effective: AgentConfig = Field(description="What its agents run with (defaults and overrides merged).")
     etag: str
+
+
+class RevokedKeys(BaseModel):
+    revoked: int = Field(description="How many active keys were revoked.")
 
 
 class HostList(BaseModel):

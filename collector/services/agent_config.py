@@ -21,7 +21,7 @@ __all__ = ["effective_config", "set_override", "unit_override"]
 
 def _path_to_root(session: Session, unit_id: int) -> list[int]:
     parents: dict[int, int | None] = {
-        uid: pid for uid, pid in session.execute(select(Unit.id, Unit.parent_id))
+        row.id: row.parent_id for row in session.execute(select(Unit.id, Unit.parent_id))
     }
     path: list[int] = []
     current: int | None = unit_id

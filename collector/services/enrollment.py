@@ -13,12 +13,12 @@ from collector.db.base import utcnow
 from collector.db.models import EnrollSecret, Host, NodeKey
 from collector.services.agent_config import effective_config
 from collector.services.audit import record
-from collector.services.auth import hash_token
-from collector.services.errors import Forbidden, Unauthorized
+from collector.services.auth import Principal, hash_token
+from collector.services.errors import Forbidden, NotFound, Unauthorized
 from collector.services.org import unit_by_code
 from wire import EnrollRequest, EnrollResponse
 
-__all__ = ["create_enroll_secret", "enroll", "host_for_node_key"]
+__all__ = ["create_enroll_secret", "enroll", "host_for_node_key", "revoke_host_keys"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,29 @@ def host_for_node_key(session: Session, key: str, now: datetime | None = None) -
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 300:
         row.last_used_at = now
     return row.host
+
+
+def revoke_host_keys(session: Session, principal: Principal, host_id: int, ip: str = "") -> int:
+    """Revoke every active node key of a host: its agent stops sending until enrolled again."""
+    host = session.get(Host, host_id)
+    if host is None or not principal.can_see_unit(host.unit_id):
+        raise NotFound(f"no host {host_id}", "unknown_host")
+    if not principal.can_manage_unit(host.unit_id):
+        raise Forbidden("your role may not revoke keys of this host")
+    result = session.execute(
+        update(NodeKey)
+        .where(NodeKey.host_id == host.id, NodeKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    record(
+        session,
+        principal.username,
+        "node_key.revoke",
+        f"host:{host.id}",
+        {"hostname": host.hostname, "keys": count},
+        ip,
+        principal.user_id,
+    )
+    session.commit()
+    return count
