@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -77,6 +78,9 @@ def _read_secret(arg: str | None) -> str:
     return (arg or os.environ.get("WATCHPOST_ENROLL_SECRET", "")).strip()
 
 
+_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_.~-]{16,256}")
+
+
 def cmd_enroll(args: argparse.Namespace) -> int:
     from agent.probes.base import current_platform
     from agent.probes.hardware import clean_dmi
@@ -103,17 +107,21 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     ctx = HostContext()
 
     platform = current_platform()
+    if not _SECRET_SHAPE.fullmatch(secret):
+        print("error: that is not an enrollment secret (16-256 letters, digits and -_.~)", file=sys.stderr)
+        return 2
     request = EnrollRequest(
         enroll_secret=secret,
         agent_id=store.agent_id(),
         agent_version=__version__,
         hostname=(socket.gethostname().split(".", 1)[0] or "unknown")[:128],
         os_family=platform if platform in {"linux", "windows"} else "other",
-        system_uuid=clean_dmi(ctx.read_optional("/sys/class/dmi/id/product_uuid")).lower(),
+        system_uuid=clean_dmi(ctx.read_optional("/sys/class/dmi/id/product_uuid")).lower()[:64],
         serial=clean_dmi(ctx.read_optional("/sys/class/dmi/id/product_serial")),
+        previous_node_key=store.node_key(),
     )
-    transport = Transport(settings.server_url, ca_bundle=settings.ca_bundle)
     try:
+        transport = Transport(settings.server_url, ca_bundle=settings.ca_bundle)
         answer = EnrollResponse.model_validate(
             transport.request("POST", "/api/v1/enroll", request.model_dump_json().encode())
         )

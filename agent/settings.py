@@ -14,10 +14,12 @@ and never in a log.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
 import tomllib
+import urllib.parse
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -26,6 +28,15 @@ __all__ = ["AgentSettings", "SettingsError", "default_config_path", "load_settin
 
 class SettingsError(Exception):
     """The config file is missing, unreadable or wrong; the message says which."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_admin() -> bool:
@@ -65,11 +76,17 @@ class AgentSettings:
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
         if self.server_url and not self.server_url.startswith(("https://", "http://")):
             raise SettingsError(f"server_url must start with https:// (got {self.server_url!r})")
-        if self.server_url.startswith("http://") and not self.allow_insecure_http:
-            raise SettingsError(
-                "server_url uses plain http://; set allow_insecure_http = true only for a "
-                "collector on this machine in tests"
-            )
+        if self.server_url.startswith("http://"):
+            if not self.allow_insecure_http:
+                raise SettingsError(
+                    "server_url uses plain http://; set allow_insecure_http = true only for a "
+                    "collector on this machine in tests"
+                )
+            if not _is_loopback(urllib.parse.urlsplit(self.server_url).hostname or ""):
+                raise SettingsError(
+                    "plain http:// is allowed only to a collector on this machine "
+                    "(127.0.0.1, ::1, localhost); use https://"
+                )
 
     @property
     def data_path(self) -> Path:

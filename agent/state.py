@@ -40,7 +40,7 @@ class StateStore:
             return uuid.UUID(path.read_text(encoding="ascii").strip())
         except (FileNotFoundError, ValueError):
             new = uuid.uuid4()
-            write_atomic(path, str(new).encode("ascii"), 0o644)
+            write_atomic(path, str(new).encode("ascii"), 0o600)
             return new
 
     def node_key(self) -> str | None:

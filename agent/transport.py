@@ -7,6 +7,7 @@ can be configured); plain HTTP only with ``allow_insecure_http``.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import ssl
 import urllib.error
@@ -35,7 +36,18 @@ class Transport:
             raise ValueError(f"collector URL must be https:// (got {server_url!r})")
         self.base = server_url.rstrip("/")
         self.timeout = timeout
-        self._ssl = ssl.create_default_context(cafile=ca_bundle or None)
+        self._ssl = ssl.create_default_context()  # system CAs, hostname check, TLS 1.2+
+        if ca_bundle:
+            try:
+                self._ssl.load_verify_locations(cafile=ca_bundle)  # added to the system CAs
+            except (OSError, ssl.SSLError) as exc:
+                raise TransportError(
+                    0, "bad_ca_bundle", f"cannot load CA bundle {ca_bundle}: {exc}"
+                ) from None
+        # Never follow redirects: they would carry the node key elsewhere (or turn a POST into a GET).
+        self._opener = urllib.request.build_opener(
+            _NoRedirect(), urllib.request.HTTPSHandler(context=self._ssl)
+        )
 
     def request(
         self,
@@ -61,18 +73,31 @@ class Transport:
         if etag:
             headers["If-None-Match"] = f'"{etag}"'
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)  # noqa: S310 - scheme checked in __init__
-        context = self._ssl if self.base.startswith("https://") else None
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=context) as resp:  # noqa: S310
+            with self._opener.open(req, timeout=self.timeout) as resp:
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 304:
                 return None
             raise _http_error(exc) from None
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise TransportError(0, "unreachable", f"{self.base}: {reason}") from None
-        return json.loads(payload) if payload else None
+        try:
+            return json.loads(payload) if payload else None
+        except (ValueError, RecursionError):
+            raise TransportError(
+                0,
+                "bad_response",
+                f"{self.base}{path}: the answer is not JSON (a proxy or another server in the way?)",
+            ) from None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
 
 
 def _http_error(exc: urllib.error.HTTPError) -> TransportError:

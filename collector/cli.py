@@ -113,7 +113,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
             if args.credentials_file:
                 path: Path = args.credentials_file
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                path.unlink(missing_ok=True)  # never write a password into an existing, readable file
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(f"{args.admin} {password}\n")
                 os.chmod(path, 0o600)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from collector.api.errors import ApiProblem
-from collector.services.auth import Principal, principal_for_token
+from collector.services.auth import Principal, principal_for_token, same_token
 from collector.settings import Settings
 
 __all__ = [
@@ -41,12 +40,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def client_ip(request: Request) -> str:
-    settings: Settings = request.app.state.settings
-    if settings.trust_proxy_headers:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else ""
+    """The client's address. Behind a proxy, `serve` runs uvicorn with proxy headers honoured
+    from trusted proxies only (WATCHPOST_TRUST_PROXY_HEADERS), which rewrites this address."""
+    return request.client.host[:64] if request.client else ""
 
 
 def _bearer(request: Request) -> str | None:
@@ -96,7 +92,7 @@ def current_principal(request: Request, session: Annotated[Session, Depends(get_
     principal = principal_for_token(session, token)
     session.commit()
     sent = request.headers.get("x-csrf-token", "")
-    if from_cookie and request.method in _UNSAFE and not secrets.compare_digest(sent, principal.csrf_token):
+    if from_cookie and request.method in _UNSAFE and not same_token(sent, principal.csrf_token):
         raise ApiProblem(403, "csrf_failed", "missing or wrong X-CSRF-Token header")
     return principal
 

@@ -21,28 +21,17 @@ done
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 
 # --- system packages (Debian/Ubuntu, as root) ------------------------------------
-# nmap: network discovery tests; chromium: browser tests of the web pages;
-# postgresql: the PostgreSQL server binaries (initdb/pg_ctl) the database tests start;
-# fonts-wqy-microhei: Chinese glyphs in browser screenshots.
-if [ "$want_system" = 1 ]; then
-  missing=()
-  command -v nmap >/dev/null 2>&1 || missing+=(nmap)
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
-  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
-  if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      say "installing system packages: ${missing[*]}"
-      export DEBIAN_FRONTEND=noninteractive
-      apt-get update -qq
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    else
-      say "not root or not Debian: missing ${missing[*]}; the tests that need them will skip"
-    fi
+apt_install() {  # apt_install PACKAGE... : as root on Debian, else say what is missing
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing system packages: $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  else
+    return 1
   fi
-fi
+}
 
-# --- Python ------------------------------------------------------------------------
 pick_python() {
   for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
     [ -n "$candidate" ] || continue
@@ -54,20 +43,37 @@ pick_python() {
   return 1
 }
 
-if [ ! -x .venv/bin/python ]; then
-  py=$(pick_python) || { echo "bootstrap: Python 3.11 or newer is needed" >&2; exit 1; }
-  say "creating .venv with $($py --version)"
-  if ! "$py" -m venv .venv 2>/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      apt-get install -y -qq python3-venv >/dev/null && "$py" -m venv .venv
-    else
-      echo "bootstrap: '$py -m venv' failed; install python3-venv" >&2; exit 1
-    fi
+# nmap: network discovery tests; chromium: browser tests of the web pages;
+# postgresql: the PostgreSQL server binaries (initdb/pg_ctl) the database tests start;
+# fonts-wqy-microhei: Chinese glyphs in browser screenshots.
+if [ "$want_system" = 1 ]; then
+  missing=()
+  command -v nmap >/dev/null 2>&1 || missing+=(nmap)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}" ||
+      say "not root or not Debian: missing ${missing[*]}; the tests that need them will skip"
   fi
 fi
 
-stamp=".venv/.watchpost-installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-$extras"
-if [ ! -e "$stamp" ]; then
+# --- Python ------------------------------------------------------------------------
+if [ ! -x .venv/bin/pip ]; then
+  rm -rf .venv  # a half-made one (venv without pip) would fail every later run
+  py=$(pick_python) || { apt_install python3 python3-venv && py=$(pick_python); } ||
+    { echo "bootstrap: Python 3.11 or newer is needed (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
+  say "creating .venv with $($py --version)"
+  if ! "$py" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    apt_install python3-venv && "$py" -m venv .venv ||
+      { echo "bootstrap: '$py -m venv' failed; install python3-venv" >&2; exit 1; }
+  fi
+fi
+
+stamp=".venv/.watchpost-installed-$(sha256sum pyproject.toml | cut -c1-16)-$extras"
+# dev includes agent and collector: a dev install serves `make demo` too
+if [ ! -e "$stamp" ] && [ ! -e "${stamp%-*}-dev" ]; then
   say "installing watchpost[$extras] into .venv (first run takes a minute)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"

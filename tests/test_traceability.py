@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "traceability.md").read_text(encoding="utf-8")
 
@@ -47,7 +49,7 @@ def test_requirements_file_beside_the_repo_has_no_other_ids() -> None:
     """When the mission folder is beside the checkout (as in CI), no ID is missing here."""
     mission = ROOT.parent / "shared" / "mission" / "REQUIREMENTS.md"
     if not mission.exists():
-        return
+        pytest.skip(f"no mission folder beside the checkout ({mission})")
     found = set(re.findall(r"\*\*(A9-[A-Z0-9.]+|P-16)\*\*", mission.read_text(encoding="utf-8")))
     assert found <= set(REQUIREMENT_IDS), f"new requirement IDs to trace: {found - set(REQUIREMENT_IDS)}"
 

@@ -7,12 +7,12 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from wire._base import Name, ShortText, WireModel
+from wire._base import Identifier, Name, ShortText, Version, WireModel
 from wire.config import AgentConfig
 
 __all__ = ["EnrollRequest", "EnrollResponse"]
 
-Secret = Annotated[str, StringConstraints(min_length=16, max_length=256)]
+Secret = Annotated[str, StringConstraints(min_length=16, max_length=256, pattern=r"^[A-Za-z0-9_.~-]+$")]
 
 
 class EnrollRequest(WireModel):
@@ -20,11 +20,16 @@ class EnrollRequest(WireModel):
 
     enroll_secret: Secret = Field(description="The unit's enrollment secret.")
     agent_id: UUID = Field(description="Made by the agent at first start; stays for its life.")
-    agent_version: ShortText
+    agent_version: Version = Field(description="Agent software version.")
     hostname: Name
     os_family: Literal["linux", "windows", "macos", "other"]
-    system_uuid: ShortText = Field(default="", description="SMBIOS UUID, for duplicate detection.")
+    system_uuid: Identifier = Field(default="", description="SMBIOS UUID, for duplicate detection.")
     serial: ShortText = Field(default="", description="System serial, for duplicate detection.")
+    previous_node_key: Secret | None = Field(
+        default=None,
+        description="The key this agent holds, when enrolling again: proves it is the same agent. "
+        "Without it an agent id that still has an active key is refused.",
+    )
 
 
 class EnrollResponse(WireModel):

@@ -14,7 +14,8 @@ __all__ = ["Event", "EventAck", "EventBatch", "Severity"]
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 EventKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{1,63}$")]
-Scalar = str | int | float | bool | None
+DataKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Scalar = Text | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
 
 
 class Event(WireModel):
@@ -24,7 +25,7 @@ class Event(WireModel):
     severity: Severity = "info"
     source: ShortText = Field(description="The monitor and what it watched, e.g. 'log:/var/log/auth.log'.")
     summary: Text = Field(description="One line for people.")
-    data: dict[Annotated[str, StringConstraints(max_length=64)], Scalar] = Field(
+    data: dict[DataKey, Scalar] = Field(
         default_factory=dict, max_length=MAX_EVENT_DATA_ITEMS, description="Structured details."
     )
 

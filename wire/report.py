@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
-from wire._base import Sha256Hex, ShortText, Text, UtcDatetime, WireModel
+from wire._base import Sha256Hex, ShortText, Text, UtcDatetime, Version, WireModel
 from wire.hashing import content_hash
 from wire.limits import MAX_SECTION_ERRORS
 from wire.sections import HardwareFacts, NetworkFacts, OsFacts
@@ -82,7 +82,7 @@ class Report(WireModel):
     schema_version: Literal[1] = Field(default=1, description="Wire contract version.")
     report_id: UUID = Field(description="Made by the agent; a retried delivery is stored once.")
     agent_id: UUID = Field(description="The agent's identity, fixed at enrollment.")
-    agent_version: ShortText = Field(description="Agent software version.")
+    agent_version: Version = Field(description="Agent software version.")
     collected_at: UtcDatetime = Field(description="When the scan finished.")
     kind: Literal["full", "delta"] = Field(
         description="full: every section; delta: only sections whose hash changed."
@@ -113,6 +113,12 @@ class ReportAck(WireModel):
         description="duplicate: this report id was stored before; nothing changed."
     )
     state_hash: Sha256Hex = Field(description="The host's state as the collector now holds it.")
+    section_hashes: dict[ShortText, Sha256Hex] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Content hash of every section the collector holds data for; the agent's next "
+        "delta builds on exactly these.",
+    )
     config_etag: ShortText = Field(
         description="ETag of the agent's current config; fetch it when it differs."
     )

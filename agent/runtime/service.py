@@ -137,11 +137,11 @@ class AgentService:
             self.spool.put(key_refused=False, last_error="")
         if not force and now < self.retry_at:
             return
-        shipper = self._shipper()
-        if shipper is None:
-            self.spool.put(last_error="not enrolled: run 'watchpost-agent enroll'")
-            return
         try:
+            shipper = self._shipper()
+            if shipper is None:
+                self.spool.put(last_error="not enrolled: run 'watchpost-agent enroll'")
+                return
             if force or now >= self.next_events:
                 shipper.deliver_events()
                 self.next_events = now + self.config.event_flush_seconds
@@ -173,6 +173,11 @@ class AgentService:
                 delay,
             )
             self.spool.put(last_error=str(exc)[:500])
+        except Exception as exc:
+            self.failures += 1
+            self.retry_at = now + min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self.failures - 1, 10))
+            log.exception("delivery failed unexpectedly; retrying later")
+            self.spool.put(last_error=f"{type(exc).__name__}: {exc}"[:500])
         else:
             self.failures = 0
             self.retry_at = 0.0

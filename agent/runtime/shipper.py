@@ -17,7 +17,7 @@ from datetime import UTC
 from typing import Any
 
 from agent.runtime.spool import Spool
-from agent.scan import build_report, next_state
+from agent.scan import build_report
 from agent.transport import Transport, TransportError
 from wire import AgentConfig, EventAck, EventBatch, Report, ReportAck
 
@@ -103,8 +103,9 @@ class Shipper:
         return delivered
 
     def _acknowledge(self, snapshot_id: int, report: Report, ack: ReportAck) -> None:
-        sections = {n: r.model_dump(mode="json") for n, r in report.sections.present().items()}
-        acked = next_state(self.spool.get("acked_sections"), sections, full=report.kind == "full")
+        # The collector says which sections it holds and their hashes: the next delta builds on
+        # exactly that, whatever this agent believed (a failing probe, a restored database).
+        acked = dict(ack.section_hashes)
         now = time.time()
         state: dict[str, Any] = {
             "acked_sections": acked,
@@ -115,8 +116,7 @@ class Shipper:
         if report.kind == "full":
             state["last_full_at"] = now
         if ack.state_hash != report.state_hash:
-            log.warning("collector state differs after ingest; the next report will be full")
-            state["acked_sections"] = None
+            log.info("collector state differs from this agent's view; adopting the collector's")
         self.spool.complete_snapshot(snapshot_id, **state)
 
     # -- events ------------------------------------------------------------------

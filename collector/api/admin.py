@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 
 from collector.api.schemas import (
     AddressOut,
@@ -43,14 +44,19 @@ def _user_info(session: SessionDep, principal: Principal) -> UserInfo:
     return UserInfo(username=principal.username, roles=roles, city_wide=principal.visible_units is None)
 
 
-def set_session_cookie(response: Response, settings: Settings, token: str, max_age: int) -> None:
+def cookies_secure(request: Request, settings: Settings) -> bool:
+    """Secure cookies whenever the page came over HTTPS (directly or through a trusted proxy)."""
+    return settings.secure_cookies or request.url.scheme == "https"
+
+
+def set_session_cookie(response: Response, request: Request, settings: Settings, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=max_age,
+        max_age=int(settings.session_hours * 3600),
         httponly=True,
         samesite="strict",
-        secure=settings.secure_cookies,
+        secure=cookies_secure(request, settings),
         path="/",
     )
 
@@ -78,7 +84,7 @@ def login(
     )
     session.commit()
     principal = auth.principal_for_token(session, token)
-    set_session_cookie(response, settings, token, int(settings.session_hours * 3600))
+    set_session_cookie(response, request, settings, token)
     return LoginResponse(
         token=token,
         csrf_token=auth_session.csrf_token,
@@ -207,6 +213,11 @@ def put_unit_agent_config(
         404: {"description": "No such host in your scope."},
     },
 )
-def revoke_keys(host_id: int, request: Request, principal: PrincipalDep, session: SessionDep) -> RevokedKeys:
+def revoke_keys(
+    host_id: Annotated[int, PathParam(ge=1, le=2_147_483_647)],
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> RevokedKeys:
     """Revoke the host's node keys: its agent stops sending and says so until it is enrolled again."""
     return RevokedKeys(revoked=revoke_host_keys(session, principal, host_id, client_ip(request)))

@@ -48,6 +48,10 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 async def read_model(request: Request, model: type[M]) -> tuple[M, int]:
     """The validated model and the size of the (decompressed) JSON body."""
     raw = await _read_limited(request, MAX_COMPRESSED_BYTES)
@@ -60,9 +64,11 @@ async def read_model(request: Request, model: type[M]) -> tuple[M, int]:
     if content_type and content_type != "application/json":
         raise ApiProblem(415, "unsupported_media_type", "send application/json")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiProblem(400, "invalid_json", f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ApiProblem(400, "invalid_json", "body is nested too deeply") from None
     try:
         return model.model_validate(data), len(raw)
     except ValidationError as exc:

@@ -44,10 +44,17 @@ def validation_problems(errors: Iterable[Any], prefix: str = "") -> list[FieldPr
             loc.insert(0, prefix)
         problems.append(
             FieldProblem(
-                location=".".join(loc)[:255] or "body", message=str(err.get("msg", "invalid"))[:1024]
+                location=_printable(".".join(loc), 255) or "body",
+                message=_printable(str(err.get("msg", "invalid")), 1024),
             )
         )
     return problems
+
+
+def _printable(text: str, limit: int) -> str:
+    """Echo client input safely: control characters escaped, length bounded."""
+    cleaned = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return cleaned[:limit]
 
 
 def error_response(
@@ -57,7 +64,7 @@ def error_response(
     problems: Sequence[FieldProblem] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = ApiError(error=code[:255], detail=detail[:1024], problems=list(problems)[:50])
+    body = ApiError(error=code[:255], detail=_printable(detail, 1024), problems=list(problems)[:50])
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -10,13 +12,13 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from collector.db.base import utcnow
 from collector.db.models import AuthSession, RoleGrant, User
 from collector.services.audit import record
-from collector.services.errors import Invalid, Locked, Unauthorized
+from collector.services.errors import Invalid, Unauthorized
 from collector.services.org import subtree_ids, unit_by_code
 from collector.settings import Settings
 
@@ -30,11 +32,31 @@ __all__ = [
     "login",
     "logout",
     "principal_for_token",
+    "same_token",
 ]
 
 ROLES = ("city_admin", "district_admin", "auditor", "inspector")
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 _DUMMY_HASH = _hasher.hash("watchpost-timing-equaliser")
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _dummy_verify(password: str) -> None:
+    _verify(_DUMMY_HASH, password)
+
+
+def same_token(given: str, expected: str) -> bool:
+    """Constant-time comparison that accepts any text (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
 
 
 def hash_token(token: str) -> str:
@@ -142,34 +164,42 @@ def login(
 ) -> tuple[str, AuthSession]:
     """Check the password and open a session. Returns the (secret) token and the session."""
     now = now or utcnow()
-    user = session.scalar(select(User).where(User.username == username))
+    refused = Unauthorized(
+        f"wrong user name or password (after {settings.lockout_threshold} failures an account is "
+        f"locked for {settings.lockout_minutes} minutes)",
+        "invalid_credentials",
+    )
+    valid_name = _USERNAME.fullmatch(username) is not None
+    user = session.scalar(select(User).where(User.username == username)) if valid_name else None
     if user is None or not user.is_active:
-        try:  # same work as for a real account, so timing does not reveal user names
-            _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        record(session, username[:64] or "?", "auth.login_failed", "", {"reason": "unknown user"}, ip)
+        _dummy_verify(password)  # the same work as for a real account: timing reveals no user names
+        shown = username if valid_name else "(not a user name)"
+        record(session, shown[:64], "auth.login_failed", "", {"reason": "unknown user"}, ip)
         session.commit()
-        raise Unauthorized("wrong user name or password", "invalid_credentials")
+        raise refused
     if user.locked_until and user.locked_until > now:
+        _dummy_verify(password)  # a locked account answers exactly like a wrong password
         record(session, user.username, "auth.login_locked", "", {}, ip, user.id)
         session.commit()
-        raise Locked(
-            f"account locked after repeated failures; try again after "
-            f"{user.locked_until.isoformat(timespec='minutes')}"
-        )
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        detail: dict[str, object] = {"failures": user.failed_logins}
-        if user.failed_logins >= settings.lockout_threshold:
-            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            user.failed_logins = 0
-            detail["locked_until"] = user.locked_until.isoformat()
+        raise refused
+    # Count the attempt before the slow check, in its own committed transaction (the row
+    # lock serialises it), so parallel guesses cannot all slip under the threshold.
+    session.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
+    attempt = int(session.scalar(select(User.failed_logins).where(User.id == user.id)) or 0)
+    session.commit()
+    ok = attempt <= settings.lockout_threshold and _verify(user.password_hash, password)
+    if not ok:
+        detail: dict[str, object] = {"failures": attempt}
+        if attempt >= settings.lockout_threshold:
+            locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            session.execute(
+                update(User).where(User.id == user.id).values(locked_until=locked_until, failed_logins=0)
+            )
+            detail["locked_until"] = locked_until.isoformat()
         record(session, user.username, "auth.login_failed", "", detail, ip, user.id)
         session.commit()  # the failure count must survive the error answer
-        raise Unauthorized("wrong user name or password", "invalid_credentials") from None
+        raise refused
+    session.refresh(user)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.failed_logins = 0

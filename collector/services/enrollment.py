@@ -14,7 +14,7 @@ from collector.db.models import EnrollSecret, Host, NodeKey
 from collector.services.agent_config import effective_config
 from collector.services.audit import record
 from collector.services.auth import Principal, hash_token
-from collector.services.errors import Forbidden, NotFound, Unauthorized
+from collector.services.errors import Conflict, Forbidden, NotFound, Unauthorized
 from collector.services.org import unit_by_code
 from wire import EnrollRequest, EnrollResponse
 
@@ -73,12 +73,36 @@ def enroll(
         raise Unauthorized("unknown or revoked enrollment secret", "invalid_enroll_secret")
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("this enrollment secret has expired; ask for a new one", "expired_enroll_secret")
-    if row.max_uses is not None and row.uses >= row.max_uses:
+    # Count the use atomically: parallel enrollments cannot exceed max_uses.
+    counted = session.execute(
+        update(EnrollSecret)
+        .where(EnrollSecret.id == row.id)
+        .where((EnrollSecret.max_uses.is_(None)) | (EnrollSecret.uses < EnrollSecret.max_uses))
+        .values(uses=EnrollSecret.uses + 1)
+    )
+    if not getattr(counted, "rowcount", 0):
         raise Unauthorized("this enrollment secret has been used up", "exhausted_enroll_secret")
-    row.uses += 1
     host = session.scalar(select(Host).where(Host.agent_id == request.agent_id))
-    if host is not None and host.status == "retired":
-        raise Forbidden("this host was retired; an admin must restore it first", "host_retired")
+    detail: dict[str, object] = {}
+    if host is not None:
+        if host.status == "retired":
+            raise Forbidden("this host was retired; an admin must restore it first", "host_retired")
+        active = set(
+            session.scalars(
+                select(NodeKey.key_hash).where(NodeKey.host_id == host.id, NodeKey.revoked_at.is_(None))
+            )
+        )
+        proof = hash_token(request.previous_node_key) if request.previous_node_key else None
+        if active and proof not in active:
+            # Knowing an agent id is not enough to take a host over: present its current key,
+            # or have an admin revoke that key first.
+            raise Conflict(
+                "this agent is enrolled and its key is active: enroll again from the agent "
+                "itself (it sends its current key), or have an admin revoke the key first",
+                "already_enrolled",
+            )
+        if host.unit_id != row.unit_id:
+            detail["moved_from_unit_id"] = host.unit_id
     action = "host.reenroll"
     if host is None:
         action = "host.enroll"
@@ -108,7 +132,7 @@ def enroll(
         f"agent:{request.hostname}",
         action,
         f"host:{host.id}",
-        {"agent_id": str(request.agent_id), "unit": row.unit.code, "secret_id": row.id},
+        {"agent_id": str(request.agent_id), "unit": row.unit.code, "secret_id": row.id, **detail},
         ip,
     )
     session.flush()

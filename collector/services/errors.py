@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "DomainError", "Forbidden", "Invalid", "Locked", "NotFound", "Unauthorized"]
+__all__ = ["Conflict", "DomainError", "Forbidden", "Invalid", "NotFound", "Unauthorized"]
 
 
 class DomainError(Exception):
@@ -39,8 +39,3 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
-
-
-class Locked(DomainError):
-    status = 423
-    code = "account_locked"

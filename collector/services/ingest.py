@@ -38,13 +38,29 @@ def _etag(session: Session, host: Host) -> str:
     return config_etag(effective_config(session, host.unit_id))
 
 
-def host_state_hash(session: Session, host_id: int) -> str:
+def held_hashes(session: Session, host_id: int) -> dict[str, str]:
+    """Content hash of each section the collector holds data for."""
     rows = session.execute(
         select(HostSection.name, HostSection.content_hash).where(
             HostSection.host_id == host_id, HostSection.content_hash.is_not(None)
         )
     )
-    return state_hash({name: digest for name, digest in rows if digest})
+    return {name: digest for name, digest in rows if digest}
+
+
+def host_state_hash(session: Session, host_id: int) -> str:
+    return state_hash(held_hashes(session, host_id))
+
+
+def _ack(session: Session, host: Host, report_id: uuid.UUID, status: str) -> ReportAck:
+    hashes = held_hashes(session, host.id)
+    return ReportAck(
+        report_id=report_id,
+        status=status,
+        state_hash=state_hash(hashes),
+        section_hashes=hashes,
+        config_etag=_etag(session, host),
+    )
 
 
 def _apply_section(
@@ -81,6 +97,7 @@ def _apply_section(
         row.collected_at = collected_at
         _refresh_summary(session, host, name, result.data)
     elif result.status == "skipped":
+        _forget_derived(session, host, name)
         if row.content_hash is not None:
             session.add(
                 HostSectionHistory(
@@ -94,6 +111,12 @@ def _apply_section(
             )
         row.data = None
         row.content_hash = None
+
+
+def _forget_derived(session: Session, host: Host, name: str) -> None:
+    """A section is gone (skipped, or not in a full report): drop what was derived from it."""
+    if name == "network":
+        session.execute(delete(HostAddress).where(HostAddress.host_id == host.id))
 
 
 def _refresh_summary(session: Session, host: Host, name: str, data: BaseModel) -> None:
@@ -143,12 +166,7 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
     if seen is not None:
         if seen.host_id != host.id:
             raise Conflict("this report id was used by another host", "report_id_reused")
-        return ReportAck(
-            report_id=report.report_id,
-            status="duplicate",
-            state_hash=host_state_hash(session, host.id),
-            config_etag=_etag(session, host),
-        )
+        return _ack(session, host, report.report_id, "duplicate")
     current = host_state_hash(session, host.id)
     if report.kind == "delta" and report.base_state_hash != current:
         raise Conflict("delta base does not match the collector's state; send a full report", "base_mismatch")
@@ -160,6 +178,7 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
             if s.name not in sections
         ]
         for row in stale:
+            _forget_derived(session, host, row.name)
             if row.content_hash is not None:
                 session.add(
                     HostSectionHistory(
@@ -192,9 +211,7 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
     session.flush()
     new_state = host_state_hash(session, host.id)
     host.state_hash = new_state
-    return ReportAck(
-        report_id=report.report_id, status="stored", state_hash=new_state, config_etag=_etag(session, host)
-    )
+    return _ack(session, host, report.report_id, "stored")
 
 
 def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
@@ -224,29 +241,27 @@ def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
     return EventAck(stored=stored, duplicates=len(batch.events) - stored)
 
 
-def is_duplicate_race(exc: IntegrityError) -> bool:
-    """A concurrent delivery of the same id lost the race on the unique index."""
-    text = str(exc.orig).lower()
-    return "report_id" in text or "event_id" in text or "unique" in text
-
-
 def receive_report(session: Session, host_id: int, report: Report, size_bytes: int) -> ReportAck:
-    """Store and commit one report of an authenticated host (the endpoint's whole transaction)."""
-    host = session.get_one(Host, host_id)
-    try:
-        ack = ingest_report(session, host, report, size_bytes)
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        if not is_duplicate_race(exc):
-            raise
-        ack = ReportAck(
-            report_id=report.report_id,
-            status="duplicate",
-            state_hash=host_state_hash(session, host_id),
-            config_etag=_etag(session, host),
-        )
-    return ack
+    """Store and commit one report of an authenticated host (the endpoint's whole transaction).
+
+    Two deliveries of the same report id racing each other: the loser finds the winner's
+    row and answers "duplicate". Two different reports of one host racing: the loser is
+    applied again on the new state (or refused with base_mismatch, and the agent resends).
+    """
+    for _attempt in range(3):
+        host = session.get_one(Host, host_id)
+        try:
+            ack = ingest_report(session, host, report, size_bytes)
+            session.commit()
+            return ack
+        except IntegrityError:
+            session.rollback()
+            seen = session.scalar(select(ReportLog).where(ReportLog.report_id == report.report_id))
+            if seen is not None:
+                if seen.host_id != host_id:
+                    raise Conflict("this report id was used by another host", "report_id_reused") from None
+                return _ack(session, session.get_one(Host, host_id), report.report_id, "duplicate")
+    raise Conflict("the report could not be stored because of concurrent deliveries; retry", "retry")
 
 
 def receive_events(session: Session, host_id: int, batch: EventBatch) -> EventAck:
@@ -256,8 +271,6 @@ def receive_events(session: Session, host_id: int, batch: EventBatch) -> EventAc
             ack = ingest_events(session, session.get_one(Host, host_id), batch)
             session.commit()
             return ack
-        except IntegrityError as exc:  # a concurrent retry stored some of them first
+        except IntegrityError:  # a concurrent retry stored some of them first: count them as such
             session.rollback()
-            if not is_duplicate_race(exc):
-                raise
     raise Conflict("events could not be stored; retry", "retry")

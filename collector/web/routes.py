@@ -13,13 +13,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from collector.api.admin import host_out, set_session_cookie
+from collector.api.admin import cookies_secure, host_out, set_session_cookie
 from collector.api.schemas import HostOut
 from collector.db.models import Unit
 from collector.deps import SESSION_COOKIE, SessionDep, SettingsDep, client_ip
 from collector.services import auth
 from collector.services.auth import Principal
-from collector.services.errors import Locked, Unauthorized
+from collector.services.errors import Unauthorized
 from collector.services.hosts import visible_hosts, visible_units
 from collector.settings import Settings
 from collector.web.i18n import pick_lang, translate
@@ -97,7 +97,14 @@ def hosts_page(request: Request, session: SessionDep, settings: SettingsDep) -> 
 def login_form(request: Request) -> Response:
     csrf = request.cookies.get(PRELOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = _render(request, "login.html", {"csrf": csrf, "error": None, "username": ""})
-    response.set_cookie(PRELOGIN_COOKIE, csrf, httponly=True, samesite="strict", path="/login")
+    response.set_cookie(
+        PRELOGIN_COOKIE,
+        csrf,
+        httponly=True,
+        samesite="strict",
+        path="/login",
+        secure=cookies_secure(request, request.app.state.settings),
+    )
     return response
 
 
@@ -113,7 +120,7 @@ def login_submit(
     expected = request.cookies.get(PRELOGIN_COOKIE, "")
     fresh = secrets.token_urlsafe(24)
     error = None
-    if not expected or not secrets.compare_digest(expected, csrf):
+    if not expected or not auth.same_token(csrf, expected):
         error = "login.csrf"
     else:
         try:
@@ -126,13 +133,11 @@ def login_submit(
                 user_agent=request.headers.get("user-agent", ""),
             )
             session.commit()
-        except Locked:
-            error = "login.locked"
         except Unauthorized:
             error = "login.failed"
         else:
             response = RedirectResponse("/", status_code=303)
-            set_session_cookie(response, settings, token, int(settings.session_hours * 3600))
+            set_session_cookie(response, request, settings, token)
             response.delete_cookie(PRELOGIN_COOKIE, path="/login")
             return response
     page = _render(
@@ -141,7 +146,14 @@ def login_submit(
         {"csrf": fresh, "error": error, "username": username[:64]},
         status=401 if error != "login.csrf" else 400,
     )
-    page.set_cookie(PRELOGIN_COOKIE, fresh, httponly=True, samesite="strict", path="/login")
+    page.set_cookie(
+        PRELOGIN_COOKIE,
+        fresh,
+        httponly=True,
+        samesite="strict",
+        path="/login",
+        secure=cookies_secure(request, settings),
+    )
     return page
 
 
@@ -151,7 +163,7 @@ def logout(
 ) -> Response:
     principal = _page_principal(request, session)
     token = request.cookies.get(SESSION_COOKIE, "")
-    if principal is not None and secrets.compare_digest(principal.csrf_token, csrf):
+    if principal is not None and auth.same_token(csrf, principal.csrf_token):
         auth.logout(session, token)
         session.commit()
     response = RedirectResponse("/login", status_code=303)

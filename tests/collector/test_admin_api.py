@@ -41,7 +41,9 @@ def test_lockout_after_repeated_failures(collector: CollectorUnderTest) -> None:
     for _ in range(collector.settings.lockout_threshold):
         collector.client.post("/api/v1/auth/login", json={"username": "chenjing", "password": "bad"})
     locked = collector.client.post("/api/v1/auth/login", json={"username": "chenjing", "password": password})
-    assert locked.status_code == 423 and locked.json()["error"] == "account_locked"
+    # a locked account answers exactly like a wrong password: nobody learns that it exists
+    wrong = collector.client.post("/api/v1/auth/login", json={"username": "nobody", "password": "bad"})
+    assert locked.status_code == 401 and locked.json() == wrong.json()
     with collector.sessions() as session:
         actions = session.scalars(select(AuditLog.action).where(AuditLog.actor == "chenjing")).all()
     assert actions.count("auth.login_failed") == collector.settings.lockout_threshold
@@ -100,3 +102,44 @@ def test_login_validates_input(collector: CollectorUnderTest) -> None:
     assert answer.status_code == 422
     locations = {p["location"] for p in answer.json()["problems"]}
     assert "body.username" in locations and "body.x" in locations
+
+
+def test_parallel_guesses_cannot_slip_under_the_lockout(collector: CollectorUnderTest) -> None:
+    """Thirty wrong passwords at once: the account still locks, and the right password is then refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    password = collector.add_user("sunli")
+    transport = httpx.ASGITransport(app=collector.client.app)  # type: ignore[arg-type]
+
+    async def guess() -> int:
+        async with httpx.AsyncClient(transport=transport, base_url="http://collector") as client:
+            answer = await client.post("/api/v1/auth/login", json={"username": "sunli", "password": "wrong"})
+            return answer.status_code
+
+    import anyio
+
+    def one(_: int) -> int:
+        return anyio.run(guess)
+
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(one, range(30)))
+    assert set(codes) == {401}
+    after = collector.client.post("/api/v1/auth/login", json={"username": "sunli", "password": password})
+    assert after.status_code == 401
+    with collector.sessions() as session:
+        user = session.scalar(select(User).where(User.username == "sunli"))
+        assert user is not None and user.locked_until is not None
+
+
+def test_csrf_header_with_any_text_is_refused_not_crashed(collector: CollectorUnderTest) -> None:
+    password = collector.add_user("hewei")
+    collector.client.post("/api/v1/auth/login", json={"username": "hewei", "password": password})
+    answer = collector.client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "é中".encode()})
+    assert answer.status_code == 403
+
+
+def test_login_refuses_nul_characters(collector: CollectorUnderTest) -> None:
+    answer = collector.client.post("/api/v1/auth/login", json={"username": "a\u0000b", "password": "x"})
+    assert answer.status_code in (401, 422)

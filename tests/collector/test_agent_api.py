@@ -51,18 +51,17 @@ def test_enroll_rejects_unknown_expired_and_used_up_secrets(collector: Collector
     assert late.status_code == 401 and late.json()["error"] == "expired_enroll_secret"
 
 
-def test_reenrollment_revokes_the_old_key(collector: CollectorUnderTest) -> None:
+def test_reenrollment_needs_the_current_key_and_revokes_it(collector: CollectorUnderTest) -> None:
     agent_id, old_key = collector.enroll()
+    body = {"agent_id": str(agent_id), "agent_version": "t", "hostname": "pc-01", "os_family": "linux"}
+    # knowing the agent id is not enough to take the host over
+    stolen = collector.client.post(
+        "/api/v1/enroll", json={**body, "enroll_secret": collector.enroll_secret("341003")}
+    )
+    assert stolen.status_code == 409 and stolen.json()["error"] == "already_enrolled"
     secret = collector.enroll_secret("341003")
     answer = collector.client.post(
-        "/api/v1/enroll",
-        json={
-            "enroll_secret": secret,
-            "agent_id": str(agent_id),
-            "agent_version": "t",
-            "hostname": "pc-01",
-            "os_family": "linux",
-        },
+        "/api/v1/enroll", json={**body, "enroll_secret": secret, "previous_node_key": old_key}
     )
     assert answer.status_code == 200 and answer.json()["unit_code"] == "341003"
     refused = collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(old_key))
@@ -309,3 +308,103 @@ def test_section_history_records_each_change(collector: CollectorUnderTest) -> N
         ).all()
     assert [name for name, _ in rows] == ["os", "hardware", "network", "os"]
     assert rows[-1][1] == changed["sections"]["os"]["content_hash"]
+
+
+def test_revoked_host_can_enroll_again_without_its_old_key(collector: CollectorUnderTest) -> None:
+    agent_id, key = collector.enroll("341021")
+    collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(key))
+    admin = collector.admin_headers("341021", "district_admin")
+    host_id = collector.client.get("/api/v1/hosts", headers=admin).json()["items"][0]["id"]
+    assert collector.client.post(f"/api/v1/hosts/{host_id}/revoke-keys", headers=admin).json() == {
+        "revoked": 1
+    }
+    refused = collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(key))
+    assert refused.status_code == 401
+    again = collector.client.post(
+        "/api/v1/enroll",
+        json={
+            "enroll_secret": collector.enroll_secret("341021"),
+            "agent_id": str(agent_id),
+            "agent_version": "t",
+            "hostname": "pc-01",
+            "os_family": "linux",
+        },
+    )
+    assert again.status_code == 200
+    other = collector.admin_headers("341022", "district_admin")
+    assert collector.client.post(f"/api/v1/hosts/{host_id}/revoke-keys", headers=other).status_code == 404
+
+
+def test_enroll_secret_max_uses_holds_under_parallel_enrollment(collector: CollectorUnderTest) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import anyio
+    import httpx
+
+    secret = collector.enroll_secret("341023", max_uses=1)
+    transport = httpx.ASGITransport(app=collector.client.app)  # type: ignore[arg-type]
+
+    async def attempt() -> int:
+        async with httpx.AsyncClient(transport=transport, base_url="http://collector") as client:
+            answer = await client.post(
+                "/api/v1/enroll",
+                json={
+                    "enroll_secret": secret,
+                    "agent_id": str(uuid.uuid4()),
+                    "agent_version": "t",
+                    "hostname": "pc",
+                    "os_family": "linux",
+                },
+            )
+            return answer.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: anyio.run(attempt), range(8)))
+    assert codes.count(200) == 1 and all(c in (200, 401) for c in codes)
+
+
+def test_hostile_bodies_get_4xx(collector: CollectorUnderTest) -> None:
+    """Regressions: nesting, out-of-range dates, NUL, NaN, over-long versions: 4xx, never 500."""
+    agent_id, key = collector.enroll()
+    auth = {**node_auth(key), "Content-Type": "application/json"}
+    deep = collector.client.post(
+        "/api/v1/enroll", content=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    assert deep.status_code == 400
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        report = make_report(agent_id)
+        report["collected_at"] = when
+        assert (
+            collector.client.post("/api/v1/reports", json=report, headers=node_auth(key)).status_code == 422
+        )
+    nul = make_report(agent_id, hostname="pc\u0000x")
+    assert collector.client.post("/api/v1/reports", json=nul, headers=node_auth(key)).status_code == 422
+    long_version = make_report(agent_id)
+    long_version["agent_version"] = "1" * 200
+    assert (
+        collector.client.post("/api/v1/reports", json=long_version, headers=node_auth(key)).status_code == 422
+    )
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": "2026-11-27T08:00:00Z",
+        "kind": "log.x",
+        "source": "s",
+        "summary": "s",
+        "data": {"v": 1},
+    }
+    nan = json.dumps({"agent_id": str(agent_id), "events": [event]}).replace('"v": 1', '"v": NaN')
+    assert collector.client.post("/api/v1/events", content=nan.encode(), headers=auth).status_code == 400
+    nul_key = {"agent_id": str(agent_id), "events": [{**event, "data": {"a\u0000": 1}}]}
+    assert collector.client.post("/api/v1/events", json=nul_key, headers=node_auth(key)).status_code == 422
+
+
+def test_skipped_network_section_clears_the_addresses(collector: CollectorUnderTest) -> None:
+    agent_id, key = collector.enroll()
+    full = make_report(agent_id)
+    collector.client.post("/api/v1/reports", json=full, headers=node_auth(key))
+    sections = {**full["sections"], "network": {"status": "skipped", "reason": "disabled"}}
+    collector.client.post(
+        "/api/v1/reports", json=make_report(agent_id, sections=sections), headers=node_auth(key)
+    )
+    hosts = collector.client.get("/api/v1/hosts", headers=collector.admin_headers()).json()["items"]
+    assert hosts[0]["ip_addresses"] == [] and hosts[0]["addresses"] == []

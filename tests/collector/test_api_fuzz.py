@@ -1,11 +1,10 @@
-"""Property test of the whole HTTP API from its OpenAPI document (schemathesis):
-whatever a client sends, authenticated or not, the answer is never a 5xx."""
+"""Property test of the whole HTTP API from its OpenAPI document (schemathesis), on SQLite
+and PostgreSQL: whatever a client sends, authenticated or not, the answer is never a 5xx."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from collector.main import create_app
 from collector.settings import Settings
 from tests.support.collector import CollectorUnderTest, make_report, node_auth
-from tests.support.databases import sqlite_copy
 
 
 @dataclass
@@ -28,8 +26,8 @@ class FuzzTarget:
 
 
 @pytest.fixture
-def fuzz_target(sqlite_template: Path, tmp_path: Path) -> Iterator[FuzzTarget]:
-    settings_ = Settings(database_url=sqlite_copy(sqlite_template, tmp_path), lockout_threshold=1000)
+def fuzz_target(db_url: str) -> Iterator[FuzzTarget]:
+    settings_ = Settings(database_url=db_url, lockout_threshold=1000)
     app = create_app(settings_)
     with TestClient(app, raise_server_exceptions=False) as client:
         under_test = CollectorUnderTest(client, settings_, app.state.sessionmaker)

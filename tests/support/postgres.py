@@ -23,7 +23,13 @@ __all__ = ["PostgresServer", "find_pg_bin", "start_postgres"]
 
 
 def find_pg_bin() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+    def version(path: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(p) for p in Path(path).parent.name.split("."))
+        except ValueError:
+            return (0,)
+
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
         if os.access(os.path.join(candidate, "initdb"), os.X_OK):
             return Path(candidate)
     found = shutil.which("initdb")
@@ -54,6 +60,8 @@ class PostgresServer:
         return subprocess.run(
             [str(self.bin_dir / argv[0]), *argv[1:]],
             user=self.run_as,
+            group=pwd.getpwnam(self.run_as).pw_gid if self.run_as else None,
+            extra_groups=[] if self.run_as else None,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from wire._base import MacAddress, Name, ShortText, WireModel
+from wire._base import Identifier, MacAddress, Name, ShortText, WireModel
 
 __all__ = ["AdapterFacts", "AdapterKind", "CpuFacts", "DiskFacts", "HardwareFacts"]
 
@@ -53,7 +53,7 @@ class HardwareFacts(WireModel):
         default="", description="desktop, laptop, server, virtual machine... from SMBIOS."
     )
     serial: ShortText = Field(default="", description="System serial number.")
-    system_uuid: ShortText = Field(
+    system_uuid: Identifier = Field(
         default="", description="SMBIOS system UUID, lowercase, in RFC 4122 byte order."
     )
     bios_vendor: ShortText = Field(default="", description="BIOS/UEFI firmware vendor.")
