@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from wire._base import Name, WireModel
 from wire.hashing import content_hash
@@ -30,7 +30,8 @@ class AgentConfig(WireModel):
     section_intervals: dict[Name, Seconds] = Field(
         default_factory=lambda: dict(DEFAULT_INTERVALS),
         max_length=64,
-        description="Seconds between reads, per section; a section not named uses default_interval_seconds.",
+        description="Seconds between reads, per section; a section not named uses default_interval_seconds "
+        "(intervals of sections that are not enabled are ignored).",
     )
     default_interval_seconds: Seconds = Field(default=3600, description="Interval of unnamed sections.")
     heartbeat_seconds: Seconds = Field(
@@ -55,13 +56,6 @@ class AgentConfig(WireModel):
     memory_limit_mb: int = Field(
         default=200, ge=32, le=4096, description="Above this resident size the agent restarts itself."
     )
-
-    @model_validator(mode="after")
-    def _intervals_name_enabled_sections(self) -> AgentConfig:
-        unknown = set(self.section_intervals) - set(self.sections)
-        if unknown:
-            raise ValueError(f"section_intervals names sections that are not enabled: {sorted(unknown)}")
-        return self
 
     def interval(self, section: str) -> int:
         return self.section_intervals.get(section, self.default_interval_seconds)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,7 +50,7 @@ class CollectorProcess:
         return result.stdout
 
     def start(self) -> None:
-        with self.log.open("wb") as log:
+        with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [script("watchpost-collector"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=self.env,
@@ -67,12 +70,72 @@ class CollectorProcess:
             time.sleep(0.2)
         raise RuntimeError(f"collector did not answer: {self.log.read_text()}")
 
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=20)
+
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+class AgentProcess:
+    """A real `watchpost-agent` with its own config and data directory."""
+
+    def __init__(self, workdir: Path, server_url: str) -> None:
+        self.config = workdir / "agent.toml"
+        self.data = workdir / "agent-data"
+        self.server_url = server_url
+        self.log = workdir / "agent.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([script("watchpost-agent"), "--config", str(self.config), *args], input=stdin,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    def enroll(self, secret: str) -> None:
+        done = self.cli("enroll", "--server", self.server_url, "--secret", "-", "--insecure-http",
+                        "--data-dir", str(self.data), stdin=secret)
+        if done.returncode != 0:
+            raise RuntimeError(f"enroll failed: {done.stderr}")
+
+    def start(self) -> None:
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen([script("watchpost-agent"), "--config", str(self.config), "run"],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=20)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def status(self) -> dict[str, Any]:
+        done = self.cli("status", "--json")
+        return json.loads(done.stdout) if done.returncode == 0 else {}
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
