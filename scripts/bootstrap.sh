@@ -45,13 +45,16 @@ pick_python() {
 
 # nmap: network discovery tests; chromium: browser tests of the web pages;
 # postgresql: the PostgreSQL server binaries (initdb/pg_ctl) the database tests start;
-# fonts-wqy-microhei: Chinese glyphs in browser screenshots.
+# fonts-wqy-microhei: Chinese glyphs in browser screenshots; systemd: `systemd-analyze verify`
+# of the agent's unit; iproute2: `ip -j addr`, which the probe tests compare against.
 if [ "$want_system" = 1 ]; then
   missing=()
   command -v nmap >/dev/null 2>&1 || missing+=(nmap)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" ||
       say "not root or not Debian: missing ${missing[*]}; the tests that need them will skip"

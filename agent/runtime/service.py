@@ -86,7 +86,10 @@ class AgentService:
         for name in list(self.cache):
             if name not in self.config.sections:
                 # said once as "skipped", so the collector drops what it holds for it
-                self.cache[name] = {"status": "skipped", "reason": "disabled by the collector's configuration"}
+                self.cache[name] = {
+                    "status": "skipped",
+                    "reason": "disabled by the collector's configuration",
+                }
         status = self.spool.get("sections_status") or {}
         for name, result in results.items():
             status[name] = {

@@ -24,8 +24,13 @@ from tests.support.processes import AgentProcess, CollectorProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 
-FAST = {"heartbeat_seconds": 10, "event_flush_seconds": 1, "config_poll_seconds": 10,
-        "section_intervals": {"os": 10, "hardware": 10, "network": 10}, "jitter_seconds": 0}
+FAST = {
+    "heartbeat_seconds": 10,
+    "event_flush_seconds": 1,
+    "config_poll_seconds": 10,
+    "section_intervals": {"os": 10, "hardware": 10, "network": 10},
+    "jitter_seconds": 0,
+}
 
 
 @dataclass
@@ -39,8 +44,10 @@ class Rig:
         engine = make_engine(self.db_url)
         try:
             with make_sessionmaker(engine)() as session:
-                return (int(session.scalar(select(func.count()).select_from(HostEvent)) or 0),
-                        int(session.scalar(select(func.count()).select_from(ReportLog)) or 0))
+                return (
+                    int(session.scalar(select(func.count()).select_from(HostEvent)) or 0),
+                    int(session.scalar(select(func.count()).select_from(ReportLog)) or 0),
+                )
         finally:
             engine.dispose()
 
@@ -64,7 +71,9 @@ def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
     collector.start()
     username, password = (tmp_path / "creds").read_text().split()
     admin = httpx.Client(base_url=collector.url, timeout=10)
-    token = admin.post("/api/v1/auth/login", json={"username": username, "password": password}).json()["token"]
+    token = admin.post("/api/v1/auth/login", json={"username": username, "password": password}).json()[
+        "token"
+    ]
     admin.headers["Authorization"] = f"Bearer {token}"
     assert admin.put("/api/v1/units/341000-JSZ/agent-config", json=FAST).status_code == 200
     agent = AgentProcess(tmp_path, collector.url)
@@ -77,9 +86,18 @@ def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
 
 
 def _events(start: int, count: int) -> list[dict[str, Any]]:
-    return [{"event_id": str(uuid.uuid4()), "occurred_at": "2026-11-27T08:00:00Z", "kind": "test.burst",
-             "severity": "info", "source": "test:monitor", "summary": f"event {n}", "data": {"n": n}}
-            for n in range(start, start + count)]
+    return [
+        {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": "2026-11-27T08:00:00Z",
+            "kind": "test.burst",
+            "severity": "info",
+            "source": "test:monitor",
+            "summary": f"event {n}",
+            "data": {"n": n},
+        }
+        for n in range(start, start + count)
+    ]
 
 
 def test_collector_down_and_back_everything_arrives_once_in_order(rig: Rig) -> None:
@@ -126,7 +144,9 @@ def test_agent_killed_repeatedly_loses_no_event(rig: Rig) -> None:
 def test_config_change_is_applied_without_restart(rig: Rig) -> None:
     wait_for(lambda: "network" in rig.agent.status().get("sections", {}), 60, "the first scan")
     pid = rig.agent.proc.pid  # type: ignore[union-attr]
-    changed = rig.admin.put("/api/v1/units/341000-JSZ/agent-config", json={**FAST, "sections": ["os", "hardware"]})
+    changed = rig.admin.put(
+        "/api/v1/units/341000-JSZ/agent-config", json={**FAST, "sections": ["os", "hardware"]}
+    )
     assert changed.status_code == 200
     etag = changed.json()["etag"]
     wait_for(lambda: rig.agent.status().get("config_etag") == etag, 60, "the agent to take the new config")

@@ -97,19 +97,37 @@ class AgentProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([script("watchpost-agent"), "--config", str(self.config), *args], input=stdin,
-                              capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [script("watchpost-agent"), "--config", str(self.config), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def enroll(self, secret: str) -> None:
-        done = self.cli("enroll", "--server", self.server_url, "--secret", "-", "--insecure-http",
-                        "--data-dir", str(self.data), stdin=secret)
+        done = self.cli(
+            "enroll",
+            "--server",
+            self.server_url,
+            "--secret",
+            "-",
+            "--insecure-http",
+            "--data-dir",
+            str(self.data),
+            stdin=secret,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"enroll failed: {done.stderr}")
 
     def start(self) -> None:
         log = self.log.open("ab")
-        self.proc = subprocess.Popen([script("watchpost-agent"), "--config", str(self.config), "run"],
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [script("watchpost-agent"), "--config", str(self.config), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
 
     def kill9(self) -> None:
