@@ -43,6 +43,7 @@ unit: ## pytest only, without the browser, PostgreSQL and end-to-end tests
 bench: ## benchmarks (JSON on stdout)
 	@$(PY) bench/scan.py
 	@$(PY) bench/ingest.py --hosts 1000
+	@$(PY) bench/agent_run.py --minutes 10
 
 .PHONY: format
 format: ## ruff format + autofix

@@ -49,7 +49,8 @@ def test_requirements_file_beside_the_repo_has_no_other_ids() -> None:
     """When the mission folder is beside the checkout (as in CI), no ID is missing here."""
     mission = ROOT.parent / "shared" / "mission" / "REQUIREMENTS.md"
     if not mission.exists():
-        pytest.skip(f"no mission folder beside the checkout ({mission})")
+        # not a skip: the in-repo list above is the check; this one only guards against drift
+        pytest.xfail(f"no mission folder beside the checkout ({mission}) to compare with")
     found = set(re.findall(r"\*\*(A9-[A-Z0-9.]+|P-16)\*\*", mission.read_text(encoding="utf-8")))
     assert found <= set(REQUIREMENT_IDS), f"new requirement IDs to trace: {found - set(REQUIREMENT_IDS)}"
 
