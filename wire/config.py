@@ -11,10 +11,10 @@ from wire.hashing import content_hash
 
 __all__ = ["DEFAULT_INTERVALS", "DEFAULT_SECTIONS", "AgentConfig", "config_etag"]
 
-DEFAULT_SECTIONS: tuple[str, ...] = ("os", "hardware", "network")
+DEFAULT_SECTIONS: tuple[str, ...] = ("os", "hardware", "network", "software")
 
 #: Seconds between two reads of a section: inventory hourly, posture every 15 minutes.
-DEFAULT_INTERVALS: dict[str, int] = {"os": 3600, "hardware": 3600, "network": 900}
+DEFAULT_INTERVALS: dict[str, int] = {"os": 3600, "hardware": 3600, "network": 900, "software": 3600}
 
 Seconds = Annotated[int, Field(ge=10, le=7 * 86400)]
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from wire._base import Sha256Hex, ShortText, Text, UtcDatetime, Version, WireModel
 from wire.hashing import content_hash
 from wire.limits import MAX_SECTION_ERRORS
-from wire.sections import HardwareFacts, NetworkFacts, OsFacts
+from wire.sections import HardwareFacts, NetworkFacts, OsFacts, SoftwareFacts
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -70,6 +70,7 @@ class Sections(WireModel):
     os: SectionResult[OsFacts] | None = None
     hardware: SectionResult[HardwareFacts] | None = None
     network: SectionResult[NetworkFacts] | None = None
+    software: SectionResult[SoftwareFacts] | None = None
 
     def present(self) -> dict[str, SectionResult[BaseModel]]:
         """The sections carried by this report, by name."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.probes import hardware, network, os_info
+from agent.probes import hardware, network, os_info, software
 from agent.probes.base import Collected, Probe, ProbeSkipped, current_platform
 
 __all__ = ["PROBES", "Collected", "Probe", "ProbeSkipped", "current_platform"]
@@ -13,5 +13,6 @@ PROBES: dict[str, Probe] = {
         os_info.PROBE,
         hardware.PROBE,
         network.PROBE,
+        software.PROBE,
     )
 }

@@ -33,6 +33,7 @@ def test_scan_json_prints_a_valid_full_report(tmp_path: Path) -> None:
         "os": "ok",
         "hardware": "ok",
         "network": "ok",
+        "software": "ok",
     }
 
 

@@ -9,7 +9,11 @@ from wire import AgentConfig
 
 
 def test_everything_runs_at_start_then_at_its_interval_with_jitter() -> None:
-    config = AgentConfig(section_intervals={"os": 3600, "hardware": 3600, "network": 900}, jitter_seconds=60)
+    config = AgentConfig(
+        sections=["os", "hardware", "network"],
+        section_intervals={"os": 3600, "hardware": 3600, "network": 900},
+        jitter_seconds=60,
+    )
     sched = Scheduler(config, now=1000.0, rng=random.Random(1))
     assert sorted(sched.due(1000.0)) == ["hardware", "network", "os"]
     sched.ran(["os", "hardware", "network"], 1000.0)
@@ -30,7 +34,7 @@ def test_jitter_spreads_hosts() -> None:
 
 
 def test_reconfigure_adds_drops_and_shortens() -> None:
-    sched = Scheduler(AgentConfig(jitter_seconds=0), 0.0)
+    sched = Scheduler(AgentConfig(sections=["os", "hardware", "network"], jitter_seconds=0), 0.0)
     sched.ran(["os", "hardware", "network"], 0.0)
     shorter = AgentConfig(sections=["os", "network"], section_intervals={"network": 60}, jitter_seconds=0)
     sched.reconfigure(shorter, 100.0)

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from wire.sections.hardware import AdapterFacts, CpuFacts, DiskFacts, HardwareFacts
 from wire.sections.network import InterfaceAddress, InterfaceFacts, NetworkFacts, RouteFacts
 from wire.sections.os import OsFacts
+from wire.sections.software import SoftwareFacts, SoftwareItem
 
 __all__ = [
     "SECTION_MODELS",
@@ -19,6 +20,8 @@ __all__ = [
     "NetworkFacts",
     "OsFacts",
     "RouteFacts",
+    "SoftwareFacts",
+    "SoftwareItem",
 ]
 
 #: Section name -> the model of its content.
@@ -26,4 +29,5 @@ SECTION_MODELS: dict[str, type[BaseModel]] = {
     "os": OsFacts,
     "hardware": HardwareFacts,
     "network": NetworkFacts,
+    "software": SoftwareFacts,
 }
