@@ -55,6 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print the report as JSON (default)")
     scan.add_argument("--full", action="store_true", help="a full report even if a delta is due")
     scan.add_argument("--section", action="append", help="only this section (repeatable)")
+    scan.add_argument(
+        "--replay",
+        type=Path,
+        metavar="DIR",
+        help="parse a capture bundle (from 'watchpost-agent capture') instead of this computer",
+    )
+
+    cap = sub.add_parser("capture", help="save every raw source a scan reads into a folder (a bundle)")
+    cap.add_argument("bundle", type=Path, metavar="DIR", help="an empty or new folder")
+    cap.add_argument("--section", action="append", help="only this section (repeatable)")
 
     run = sub.add_parser("run", help="scan and report periodically (the service's main loop)")
     run.add_argument("--once", action="store_true", help="one delivery, then exit")
@@ -168,6 +178,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
         settings: AgentSettings | None = load_settings(args.config)
     except SettingsError:
         settings = None  # not enrolled: a full report from a null identity
+    if args.replay is not None:
+        from agent.capture import ReplayContext
+
+        try:
+            replay = ReplayContext(args.replay)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        sections = scan_sections(replay, args.section, platform=replay.platform)
+        report = build_report(uuid.UUID(int=0), sections, force_full=True)
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return 0
     ctx = HostContext()
     if settings is None:
         report = build_report(uuid.UUID(int=0), scan_sections(ctx, args.section), force_full=True)
@@ -183,6 +205,31 @@ def cmd_scan(args: argparse.Namespace) -> int:
         )
         spool.close()
     sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """Scan with a recording context and write the bundle (raw sources only, secrets left out)."""
+    from agent.capture import capture
+    from agent.probes.base import current_platform
+    from agent.scan import scan_sections
+
+    try:
+        ctx, recorder = capture(args.bundle, current_platform())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    names = args.section or None
+    sections = scan_sections(ctx, names)
+    for name, result in sections.items():
+        print(f"  {name:12} {result['status']:8} {result.get('reason', '')}", file=sys.stderr)
+    manifest = recorder.write_manifest(__version__)
+    files = sum(1 for p in (args.bundle / "files").rglob("*") if p.is_file())
+    print(
+        f"captured {files} files, {len(recorder.commands)} commands and {len(recorder.registry_keys)} "
+        f"registry exports into {args.bundle} ({manifest.name}); parse it anywhere with "
+        f"'watchpost-agent scan --replay {args.bundle}'"
+    )
     return 0
 
 
@@ -251,7 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command != "run":
         _setup_logging("warning")
-    handlers = {"enroll": cmd_enroll, "scan": cmd_scan, "run": cmd_run, "status": cmd_status}
+    handlers = {
+        "enroll": cmd_enroll,
+        "scan": cmd_scan,
+        "run": cmd_run,
+        "status": cmd_status,
+        "capture": cmd_capture,
+    }
     return handlers[args.command](args)
 
 

@@ -186,26 +186,19 @@ def parse_resolv_conf(text: str) -> tuple[list[str], list[str]]:
     return servers[:32], search[:32]
 
 
-def _psutil_addresses() -> dict[str, list[RawAddress]]:
-    import psutil
-
-    families = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
-    result: dict[str, list[RawAddress]] = {}
-    for name, items in psutil.net_if_addrs().items():
-        result[name] = [
-            RawAddress(families[item.family], item.address, item.netmask)
-            for item in items
-            if item.family in families
-        ]
-    return result
+def _addresses(ctx: HostContext) -> dict[str, list[RawAddress]]:
+    return {
+        str(name): [RawAddress(str(a[0]), str(a[1]), a[2] if a[2] is None else str(a[2])) for a in items]
+        for name, items in ctx.fact("net_if_addrs").items()
+    }
 
 
 def collect_linux(ctx: HostContext) -> Collected:
     errors: list[SectionError] = []
     try:
-        addresses = _psutil_addresses()
-    except OSError as exc:
-        errors.append(SectionError(source="psutil.net_if_addrs", message=str(exc)[:1000]))
+        addresses = _addresses(ctx)
+    except (OSError, KeyError, TypeError, ValueError, IndexError) as exc:
+        errors.append(SectionError(source="interface addresses", message=str(exc)[:1000]))
         addresses = {}
     routes = parse_proc_net_route(ctx.read_optional("/proc/net/route") or "")
     routes += parse_proc_net_ipv6_route(ctx.read_optional("/proc/net/ipv6_route") or "")

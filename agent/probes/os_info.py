@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import shlex
-import socket
 from datetime import UTC, datetime
 
 from agent.host import HostContext
@@ -64,35 +61,29 @@ _EARLIEST_PLAUSIBLE = 946684800  # 2000-01-01
 
 
 def _install_date(ctx: HostContext) -> datetime | None:
-    """Debian's installer leaves /var/log/installer; else the root filesystem's birth."""
+    """Debian's installer leaves /var/log/installer; else the root's lost+found."""
     for candidate in ("/var/log/installer", "/lost+found"):
-        try:
-            st = os.stat(ctx.path(candidate))
-        except OSError:
-            continue
-        stamp = getattr(st, "st_birthtime", None) or st.st_mtime
-        if stamp > _EARLIEST_PLAUSIBLE:  # images built with mtime 0 say nothing
+        stamp = ctx.mtime(candidate)
+        if stamp is not None and stamp > _EARLIEST_PLAUSIBLE:  # images built with mtime 0 say nothing
             return datetime.fromtimestamp(stamp, tz=UTC)
     return None
 
 
 def collect_linux(ctx: HostContext) -> Collected:
-    import psutil
-
     errors: list[SectionError] = []
     release_text = ctx.read_optional("/etc/os-release") or ctx.read_optional("/usr/lib/os-release")
     if release_text is None:
         errors.append(SectionError(source="/etc/os-release", message="missing: OS name unknown"))
     release = parse_os_release(release_text or "")
-    uname = platform.uname()
-    hostname = socket.gethostname() or uname.node or "unknown"
-    fqdn = socket.getfqdn()
+    uname = ctx.fact("uname")
+    hostname = ctx.fact("hostname") or uname.get("node") or "unknown"
+    fqdn = ctx.fact("fqdn") or ""
     short = hostname.split(".", 1)[0]
     domain = fqdn.split(".", 1)[1] if "." in fqdn and fqdn.split(".", 1)[0] == short else ""
     try:
-        last_boot: datetime | None = datetime.fromtimestamp(psutil.boot_time(), tz=UTC)
+        last_boot: datetime | None = datetime.fromtimestamp(float(ctx.fact("boot_time")), tz=UTC)
     except Exception as exc:  # noqa: BLE001 - psutil raises various OS errors
-        errors.append(SectionError(source="psutil.boot_time", message=str(exc)[:1000]))
+        errors.append(SectionError(source="boot time", message=str(exc)[:1000]))
         last_boot = None
     facts = OsFacts(
         family="linux",
@@ -101,16 +92,16 @@ def collect_linux(ctx: HostContext) -> Collected:
         pretty_name=release.get("PRETTY_NAME", ""),
         distribution_id=release.get("ID", ""),
         like=release.get("ID_LIKE", "").split()[:16],
-        architecture=uname.machine,
-        kernel=uname.release,
+        architecture=str(uname.get("machine", ""))[:255],
+        kernel=str(uname.get("release", ""))[:255],
         hostname=short[:128] or "unknown",
-        fqdn=fqdn if "." in fqdn else "",
-        domain=domain,
+        fqdn=fqdn[:255] if "." in fqdn else "",
+        domain=domain[:255],
         domain_kind="dns" if domain else "none",
         machine_id=_first_line(ctx.read_optional("/etc/machine-id")),
         install_date=_install_date(ctx),
         last_boot=last_boot,
-        timezone=parse_timezone(ctx.read_optional("/etc/timezone"), ctx.realpath("/etc/localtime")),
+        timezone=parse_timezone(ctx.read_optional("/etc/timezone"), ctx.link_target("/etc/localtime")),
     )
     return Collected(facts, errors)
 

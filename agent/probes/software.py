@@ -9,13 +9,9 @@ components and updates are kept and flagged, never dropped; keys without a Displ
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from agent.host import HostContext, ReadError
@@ -130,13 +126,9 @@ def parse_rpm_query(text: str) -> list[SoftwareItem]:
 def _dpkg_install_times(ctx: HostContext) -> dict[str, float]:
     """A package's install (or last upgrade) time: the mtime of its file list."""
     times = {}
-    folder = ctx.path("/var/lib/dpkg/info")
     for name in ctx.listdir("/var/lib/dpkg/info"):
-        if name.endswith(".list"):
-            try:
-                times[name[:-5]] = os.stat(folder / name).st_mtime
-            except OSError:
-                continue
+        if name.endswith(".list") and (stamp := ctx.mtime(f"/var/lib/dpkg/info/{name}")) is not None:
+            times[name[:-5]] = stamp
     return times
 
 
@@ -148,7 +140,7 @@ def collect_linux(ctx: HostContext) -> Collected:
     if status is not None:
         items += parse_dpkg_status(status, _dpkg_install_times(ctx))
         sources.append("dpkg")
-    if shutil.which("rpm") and ctx.root == Path("/"):  # rpm reads the live system only
+    if ctx.which("rpm"):
         try:
             result = ctx.run(["rpm", "-qa", "--queryformat", RPM_FORMAT])
             if result.returncode == 0:
@@ -258,13 +250,7 @@ def items_from_uninstall_json(data: Any, *, arch: str = "") -> tuple[list[Softwa
 
 
 def _export(ctx: HostContext, key: str) -> dict[str, dict[str, RegValue]]:
-    with tempfile.TemporaryDirectory(prefix="watchpost-") as tmp:
-        target = os.path.join(tmp, "export.reg")
-        result = ctx.run(["reg", "export", key, target, "/y"])
-        if result.returncode != 0:
-            raise ReadError(f"reg export {key}", (result.stderr or result.stdout).strip()[:500] or "failed")
-        with open(target, "rb") as handle:
-            return parse_reg_export(decode_reg_file(handle.read()))
+    return parse_reg_export(decode_reg_file(ctx.reg_export(key)))
 
 
 def _loaded_user_hives(ctx: HostContext) -> list[str]:
