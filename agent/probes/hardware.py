@@ -409,8 +409,14 @@ def collect_linux(ctx: HostContext) -> Collected:
     return Collected(facts, errors)
 
 
+def _collect_windows(ctx: HostContext) -> Collected:
+    from agent.probes.hardware_windows import collect_windows
+
+    return collect_windows(ctx)
+
+
 PROBE = Probe(
     section="hardware",
     description="System vendor/model/serial/UUID, BIOS, CPU, memory, disks, network adapters.",
-    collectors={"linux": collect_linux},
+    collectors={"linux": collect_linux, "windows": _collect_windows},
 )
