@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="scan and report periodically (the service's main loop)")
     run.add_argument("--once", action="store_true", help="one delivery, then exit")
 
+    worker = sub.add_parser("collect-sections", help=argparse.SUPPRESS)  # the service's child process
+    worker.add_argument("--timeout", type=float, default=120.0)
+    worker.add_argument("sections", nargs="*")
+
     status = sub.add_parser("status", help="enrollment and last delivery")
     status.add_argument("--json", action="store_true")
     return parser
@@ -233,6 +237,15 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect_sections(args: argparse.Namespace) -> int:
+    """The service's child: read the sections and print their results as JSON."""
+    from agent.scan import scan_sections
+
+    results = scan_sections(HostContext(), args.sections or None, timeout=args.timeout)
+    sys.stdout.write(json.dumps(results, ensure_ascii=False))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.runtime.service import AgentService
 
@@ -304,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "status": cmd_status,
         "capture": cmd_capture,
+        "collect-sections": cmd_collect_sections,
     }
     return handlers[args.command](args)
 

@@ -7,13 +7,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from agent import __version__
 from agent.host import HostContext
 from agent.probes import PROBES, ProbeSkipped
-from wire import Report, SectionError, Sections, content_hash, state_hash
+from agent.report import next_state, report_dict, section_hashes
+from wire import Report, SectionError, content_hash
 
 __all__ = ["build_report", "next_state", "scan_sections", "section_hashes"]
 
@@ -80,29 +79,6 @@ def scan_sections(
     return {name: _run_with_timeout(name, ctx, platform, timeout) for name in wanted}
 
 
-def section_hashes(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """Content hashes of the sections that were read successfully."""
-    return {
-        name: str(result["content_hash"]) for name, result in sections.items() if result.get("status") == "ok"
-    }
-
-
-def next_state(
-    acked: Mapping[str, str] | None, sections: Mapping[str, Mapping[str, Any]], *, full: bool
-) -> dict[str, str]:
-    """Section hashes the collector holds after applying these sections (the wire rules).
-
-    ok replaces; error keeps the last good hash; skipped removes; in a full report a
-    section not sent is removed, in a delta it is unchanged.
-    """
-    if full:
-        state = {n: h for n, h in (acked or {}).items() if sections.get(n, {}).get("status") == "error"}
-    else:
-        state = {n: h for n, h in (acked or {}).items() if sections.get(n, {}).get("status") != "skipped"}
-    state.update(section_hashes(sections))
-    return state
-
-
 def build_report(
     agent_id: uuid.UUID,
     sections: Mapping[str, Mapping[str, Any]],
@@ -111,29 +87,7 @@ def build_report(
     force_full: bool = False,
     collected_at: float | None = None,
 ) -> Report:
-    """A full report, or a delta against the section hashes the collector acknowledged.
-
-    ``acked`` maps section -> content hash as last acknowledged; ``None`` means the
-    collector holds nothing for us yet, so the report is full.
-    """
-    full = force_full or acked is None
-    fresh = section_hashes(sections)
-    if full:
-        chosen = dict(sections)
-    else:
-        chosen = {
-            name: result
-            for name, result in sections.items()
-            if result.get("status") != "ok" or (acked or {}).get(name) != fresh.get(name)
-        }
-    when = datetime.fromtimestamp(collected_at, UTC) if collected_at else datetime.now(UTC)
-    return Report(
-        report_id=uuid.uuid4(),
-        agent_id=agent_id,
-        agent_version=__version__,
-        collected_at=when,
-        kind="full" if full else "delta",
-        base_state_hash=None if full else state_hash(acked or {}),
-        state_hash=state_hash(next_state(acked, sections, full=full)),
-        sections=Sections.model_validate(chosen),
+    """The report (validated against the wire contract) that agent.report assembles."""
+    return Report.model_validate(
+        report_dict(agent_id, sections, acked=acked, force_full=force_full, collected_at=collected_at)
     )

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from wire import AgentConfig
+__all__ = ["ScheduleConfig", "Scheduler"]
 
-__all__ = ["Scheduler"]
+
+class ScheduleConfig(Protocol):
+    """What the scheduler needs of a configuration (wire.AgentConfig or RuntimeConfig)."""
+
+    @property
+    def sections(self) -> Sequence[str]: ...
+    @property
+    def jitter_seconds(self) -> int: ...
+    def interval(self, section: str) -> int: ...
 
 
 class Scheduler:
     """Every enabled section runs at start-up, then every ``interval + U(0, jitter)`` seconds."""
 
-    def __init__(self, config: AgentConfig, now: float, rng: random.Random | None = None) -> None:
+    def __init__(self, config: ScheduleConfig, now: float, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()  # noqa: S311 - spreading load, not security
         self._next: dict[str, float] = {}
         self.config = config
         self.reconfigure(config, now, first=True)
 
-    def reconfigure(self, config: AgentConfig, now: float, *, first: bool = False) -> None:
+    def reconfigure(self, config: ScheduleConfig, now: float, *, first: bool = False) -> None:
         """Apply a new config: new sections run at once, dropped ones stop, intervals apply from now."""
         self.config = config
         kept = {name: when for name, when in self._next.items() if name in config.sections}

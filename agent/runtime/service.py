@@ -8,9 +8,11 @@ and then (ETag), and restart itself cleanly if its memory grows past the limit.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -18,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.host import HostContext
+from agent.runtime.config import RuntimeConfig
 from agent.runtime.scheduler import Scheduler
 from agent.runtime.shipper import KeyRefused, Shipper
 from agent.runtime.spool import Spool
 from agent.settings import AgentSettings
 from agent.state import StateStore
 from agent.transport import Transport, TransportError
-from wire import AgentConfig
 
 __all__ = ["EXIT_KEY_REFUSED", "EXIT_NOT_DELIVERED", "AgentService", "open_spool"]
 
@@ -39,7 +41,7 @@ BACKOFF_MAX = 900.0
 
 def open_spool(settings: AgentSettings) -> Spool:
     spool = Spool(settings.data_path / "agent.db")
-    config = AgentConfig.model_validate(spool.get("config") or {})
+    config = RuntimeConfig.from_dict(spool.get("config"))
     spool.max_bytes = config.spool_max_mb * 1024 * 1024
     return spool
 
@@ -67,7 +69,7 @@ class AgentService:
     def __post_init__(self) -> None:
         self.store = StateStore(self.settings.data_path)
         self.spool = open_spool(self.settings)
-        self.config = AgentConfig.model_validate(self.spool.get("config") or {})
+        self.config = RuntimeConfig.from_dict(self.spool.get("config"))
         self.cache: dict[str, dict[str, Any]] = {}
         self.failures = 0
         self.retry_at = 0.0
@@ -79,9 +81,7 @@ class AgentService:
 
     # -- collection -----------------------------------------------------------------
     def collect(self, sections: list[str], now: float) -> None:
-        from agent.scan import scan_sections
-
-        results = scan_sections(self.ctx, sections, timeout=self.config.probe_timeout_seconds)
+        results = collect_in_child(sections, self.config.probe_timeout_seconds)
         self.cache.update(results)
         for name in list(self.cache):
             if name not in self.config.sections:
@@ -187,7 +187,7 @@ class AgentService:
             self.retry_at = 0.0
 
     def apply_config(self, now: float) -> None:
-        self.config = AgentConfig.model_validate(self.spool.get("config") or {})
+        self.config = RuntimeConfig.from_dict(self.spool.get("config"))
         self.spool.max_bytes = self.config.spool_max_mb * 1024 * 1024
         self.scheduler.reconfigure(self.config, now)
         log.info("new configuration applied (etag %s)", self.spool.get("config_etag"))
@@ -238,6 +238,49 @@ class AgentService:
             self.stop.wait(max(1.0, min(wake - time.time(), 60.0)))
         self.spool.close()
         return 0
+
+
+def _worker_argv() -> list[str]:
+    if getattr(sys, "frozen", False):  # a self-contained bundle: the executable is the agent
+        return [sys.executable, "collect-sections"]
+    return [sys.executable, "-m", "agent.cli", "collect-sections"]
+
+
+def collect_in_child(sections: list[str], probe_timeout: int) -> dict[str, dict[str, Any]]:
+    """Run the probes in a short-lived child process and return their results.
+
+    The probes, pydantic and the parsed data live and die with the child: the resident
+    service stays small, and a probe that hangs is really stopped (the child is killed),
+    not merely abandoned in a thread.
+    """
+    budget = probe_timeout * len(sections) + 30
+    try:
+        done = subprocess.run(
+            [*_worker_argv(), "--timeout", str(probe_timeout), *sections],
+            capture_output=True,
+            timeout=budget,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                done.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit {done.returncode}"
+            )
+        results = json.loads(done.stdout)
+        if not isinstance(results, dict):
+            raise RuntimeError("the collection process gave no results")
+    except (OSError, subprocess.TimeoutExpired, ValueError, RuntimeError) as exc:
+        log.error("collection process failed: %s", exc)
+        message = f"collection process failed: {exc}"[:1000]
+        return {
+            name: {
+                "status": "error",
+                "reason": message,
+                "errors": [{"source": name, "message": message}],
+                "duration_ms": 0,
+            }
+            for name in sections
+        }
+    return {name: results[name] for name in sections if isinstance(results.get(name), dict)}
 
 
 def restart_self() -> int:

@@ -5,31 +5,58 @@ collector last acknowledged, so each delivered report is a delta on exactly the 
 the collector holds. A 409 ``base_mismatch`` turns it into a full report at once. The
 collector's refusal of a report or batch as invalid (422) buries it (kept aside in the
 spool, counted in the status) instead of blocking the queue forever.
+
+Plain dicts and JSON only: this runs in the resident process, which keeps pydantic out
+of its memory (agent/report.py builds the envelope; the collector validates it).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
+from agent.report import report_dict
+from agent.runtime.config import RuntimeConfig
 from agent.runtime.spool import Spool
-from agent.scan import build_report
 from agent.transport import Transport, TransportError
-from wire import AgentConfig, EventAck, EventBatch, Report, ReportAck
+from wire.hashing import content_hash
 
-__all__ = ["KeyRefused", "Shipper"]
+__all__ = ["KeyRefused", "Shipper", "config_etag_of"]
 
 log = logging.getLogger(__name__)
 
 EVENT_BATCH = 500
+_HEX64 = frozenset("0123456789abcdef")
 
 
 class KeyRefused(Exception):
     """The collector refused this agent's node key (revoked or unknown): stop sending."""
+
+
+def config_etag_of(config: dict[str, Any]) -> str:
+    """The ETag of a served configuration (equals wire.config_etag of the validated model)."""
+    return content_hash(config)[:32]
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX64
+
+
+def _check_ack(answer: object) -> dict[str, Any]:
+    """The collector's ReportAck, checked for the fields this agent relies on."""
+    if (
+        isinstance(answer, dict)
+        and _is_hash(answer.get("state_hash"))
+        and isinstance(answer.get("section_hashes", {}), dict)
+        and all(isinstance(k, str) and _is_hash(v) for k, v in answer.get("section_hashes", {}).items())
+    ):
+        return answer
+    raise TransportError(0, "bad_response", "the collector's acknowledgement is not a ReportAck")
 
 
 @dataclass
@@ -41,17 +68,13 @@ class Shipper:
 
     # -- reports -----------------------------------------------------------------
     def _build(
-        self, snapshot_sections: dict[str, dict[str, Any]], collected_at: float, *, full: bool
-    ) -> Report:
-        config = AgentConfig.model_validate(self.spool.get("config") or {})
+        self, sections: dict[str, dict[str, Any]], collected_at: float, *, full: bool
+    ) -> dict[str, Any]:
+        config = RuntimeConfig.from_dict(self.spool.get("config"))
         acked = self.spool.get("acked_sections")
         due_full = time.time() - float(self.spool.get("last_full_at", 0.0)) > config.full_report_hours * 3600
-        return build_report(
-            self.agent_id,
-            snapshot_sections,
-            acked=acked,
-            force_full=full or due_full,
-            collected_at=collected_at,
+        return report_dict(
+            self.agent_id, sections, acked=acked, force_full=full or due_full, collected_at=collected_at
         )
 
     def _post(self, path: str, body: bytes) -> Any:
@@ -66,29 +89,31 @@ class Shipper:
                 raise KeyRefused(exc.detail) from exc
             raise
 
+    def _store(self, snapshot_id: int, report: dict[str, Any]) -> bytes:
+        body = json.dumps(report, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        self.spool.set_report(snapshot_id, str(report["report_id"]), body)
+        return body
+
     def deliver_snapshots(self) -> int:
         """Send queued snapshots in order until the queue is empty. Returns how many were delivered."""
         delivered = 0
         while (snapshot := self.spool.next_snapshot()) is not None:
-            body = snapshot.report
-            if body is None:
+            if snapshot.report is None:
                 report = self._build(snapshot.sections, snapshot.collected_at, full=False)
-                body = report.model_dump_json().encode("utf-8")
-                self.spool.set_report(snapshot.id, str(report.report_id), body)
+                body = self._store(snapshot.id, report)
             else:
                 self.spool.count_attempt(snapshot.id)
-            report = Report.model_validate_json(body)
+                body = snapshot.report
+                report = json.loads(body)
             try:
-                ack = ReportAck.model_validate(self._post("/api/v1/reports", body))
+                ack = _check_ack(self._post("/api/v1/reports", body))
             except TransportError as exc:
                 if exc.status == 409 and exc.code == "base_mismatch":
                     log.info("collector holds a different base state; sending a full report")
-                    report = self._build(snapshot.sections, snapshot.collected_at, full=True)
-                    body = report.model_dump_json().encode("utf-8")
-                    self.spool.set_report(snapshot.id, str(report.report_id), body)
+                    self._store(snapshot.id, self._build(snapshot.sections, snapshot.collected_at, full=True))
                     continue
                 if exc.status in (400, 413, 422):
-                    log.error("collector refused report %s as invalid: %s", report.report_id, exc)
+                    log.error("collector refused report %s as invalid: %s", report.get("report_id"), exc)
                     self.spool.bury_snapshot(snapshot.id, str(exc))
                     continue
                 raise
@@ -96,26 +121,25 @@ class Shipper:
             delivered += 1
             log.info(
                 "delivered %s report %s (%d sections)",
-                report.kind,
-                report.report_id,
-                len(report.sections.present()),
+                report["kind"],
+                report["report_id"],
+                len(report["sections"]),
             )
         return delivered
 
-    def _acknowledge(self, snapshot_id: int, report: Report, ack: ReportAck) -> None:
+    def _acknowledge(self, snapshot_id: int, report: dict[str, Any], ack: dict[str, Any]) -> None:
         # The collector says which sections it holds and their hashes: the next delta builds on
         # exactly that, whatever this agent believed (a failing probe, a restored database).
-        acked = dict(ack.section_hashes)
         now = time.time()
         state: dict[str, Any] = {
-            "acked_sections": acked,
+            "acked_sections": dict(ack.get("section_hashes", {})),
             "last_delivery_at": now,
             "last_error": "",
-            "collector_config_etag": ack.config_etag,
+            "collector_config_etag": str(ack.get("config_etag", "")),
         }
-        if report.kind == "full":
+        if report["kind"] == "full":
             state["last_full_at"] = now
-        if ack.state_hash != report.state_hash:
+        if ack.get("state_hash") != report.get("state_hash"):
             log.info("collector state differs from this agent's view; adopting the collector's")
         self.spool.complete_snapshot(snapshot_id, **state)
 
@@ -124,15 +148,21 @@ class Shipper:
         delivered = 0
         self._report_losses()
         while batch := self.spool.next_events(EVENT_BATCH):
-            body = EventBatch(agent_id=self.agent_id, events=[q.event for q in batch])
+            body = json.dumps(
+                {"agent_id": str(self.agent_id), "events": [q.event for q in batch]},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode("utf-8")
             try:
-                EventAck.model_validate(self._post("/api/v1/events", body.model_dump_json().encode("utf-8")))
+                answer = self._post("/api/v1/events", body)
             except TransportError as exc:
                 if exc.status in (400, 413, 422):
                     log.error("collector refused an event batch as invalid: %s", exc)
                     self.spool.bury_events([q.id for q in batch], str(exc))
                     continue
                 raise
+            if not isinstance(answer, dict) or not isinstance(answer.get("stored"), int):
+                raise TransportError(0, "bad_response", "the collector's answer is not an EventAck")
             self.spool.complete_events([q.id for q in batch], last_delivery_at=time.time())
             delivered += len(batch)
         return delivered
@@ -143,8 +173,6 @@ class Shipper:
         reported = self.spool.get("reported_losses") or {}
         if all(counts[k] <= int(reported.get(k, 0)) for k in counts):
             return
-        from datetime import datetime
-
         self.spool.put_events(
             [
                 {
@@ -175,8 +203,7 @@ class Shipper:
             raise
         if answer is None:  # 304 Not Modified
             return False
-        config = AgentConfig.model_validate(answer)
-        from wire import config_etag
-
-        self.spool.put(config=config.model_dump(mode="json"), config_etag=config_etag(config))
+        if not isinstance(answer, dict):
+            raise TransportError(0, "bad_response", "the collector's configuration is not an object")
+        self.spool.put(config=answer, config_etag=config_etag_of(answer))
         return True
