@@ -78,8 +78,13 @@ stamp=".venv/.watchpost-installed-$(sha256sum pyproject.toml | cut -c1-16)-$extr
 # dev includes agent and collector: a dev install serves `make demo` too
 if [ ! -e "$stamp" ] && [ ! -e "${stamp%-*}-dev" ]; then
   say "installing watchpost[$extras] into .venv (first run takes a minute)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+  log=.venv/pip-install.log
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -e ".[$extras]"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "bootstrap: installing the Python packages failed; the whole log is in $log" >&2
+    exit 1
+  fi
   rm -f .venv/.watchpost-installed-*
   touch "$stamp"
 fi
