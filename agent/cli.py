@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("collect-sections", help=argparse.SUPPRESS)  # the service's child process
     worker.add_argument("--timeout", type=float, default=120.0)
+    worker.add_argument("--data-dir", type=Path, required=True)
+    worker.add_argument("--enabled", default="", help="comma-separated enabled sections")
     worker.add_argument("sections", nargs="*")
 
     status = sub.add_parser("status", help="enrollment and last delivery")
@@ -238,11 +240,12 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 
 def cmd_collect_sections(args: argparse.Namespace) -> int:
-    """The service's child: read the sections and print their results as JSON."""
-    from agent.scan import scan_sections
+    """The service's child: read the sections into the spool's cache; print their fingerprints."""
+    from agent.runtime.collection import collect_into_spool
 
-    results = scan_sections(HostContext(), args.sections or None, timeout=args.timeout)
-    sys.stdout.write(json.dumps(results, ensure_ascii=False))
+    enabled = [s for s in args.enabled.split(",") if s] or args.sections
+    answer = collect_into_spool(args.data_dir, args.sections, enabled, args.timeout)
+    sys.stdout.write(json.dumps(answer))
     return 0
 
 

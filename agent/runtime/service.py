@@ -16,8 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 from agent.host import HostContext
 from agent.runtime.config import RuntimeConfig
@@ -70,7 +71,7 @@ class AgentService:
         self.store = StateStore(self.settings.data_path)
         self.spool = open_spool(self.settings)
         self.config = RuntimeConfig.from_dict(self.spool.get("config"))
-        self.cache: dict[str, dict[str, Any]] = {}
+        self.fingerprints: dict[str, str] = {}
         self.failures = 0
         self.retry_at = 0.0
         self.next_events = 0.0
@@ -81,33 +82,31 @@ class AgentService:
 
     # -- collection -----------------------------------------------------------------
     def collect(self, sections: list[str], now: float) -> None:
-        results = collect_in_child(sections, self.config.probe_timeout_seconds)
-        self.cache.update(results)
-        for name in list(self.cache):
-            if name not in self.config.sections:
-                # said once as "skipped", so the collector drops what it holds for it
-                self.cache[name] = {
-                    "status": "skipped",
-                    "reason": "disabled by the collector's configuration",
+        """Read the due sections in the child process; keep only their fingerprints here."""
+        answer = collect_in_child(
+            self.settings.data_path, sections, self.config.sections, self.config.probe_timeout_seconds
+        )
+        if answer is None:
+            status = self.spool.get("sections_status") or {}
+            for name in sections:
+                status[name] = {
+                    "status": "error",
+                    "reason": "the collection process failed (see the log)",
+                    "errors": [],
+                    "duration_ms": 0,
+                    "at": now,
                 }
-        status = self.spool.get("sections_status") or {}
-        for name, result in results.items():
-            status[name] = {
-                "status": result["status"],
-                "reason": result.get("reason", ""),
-                "errors": result.get("errors", []),
-                "duration_ms": result.get("duration_ms", 0),
-                "at": now,
-            }
-        self.spool.put(sections_status={k: v for k, v in status.items() if k in self.config.sections})
+            self.spool.put(sections_status=status)
+            return
+        self.fingerprints = answer
 
     def maybe_snapshot(self, now: float) -> bool:
-        hashes = {n: str(r.get("content_hash") or r["status"]) for n, r in self.cache.items()}
         heartbeat_due = now - self.last_snapshot_at >= self.config.heartbeat_seconds
-        if hashes == self.last_hashes and not heartbeat_due:
+        if not self.fingerprints or (self.fingerprints == self.last_hashes and not heartbeat_due):
             return False
-        self.spool.put_snapshot(dict(self.cache), now)
-        self.last_hashes = hashes
+        if self.spool.snapshot_from_cache(now) is None:
+            return False
+        self.last_hashes = dict(self.fingerprints)
         self.last_snapshot_at = now
         return True
 
@@ -246,41 +245,38 @@ def _worker_argv() -> list[str]:
     return [sys.executable, "-m", "agent.cli", "collect-sections"]
 
 
-def collect_in_child(sections: list[str], probe_timeout: int) -> dict[str, dict[str, Any]]:
-    """Run the probes in a short-lived child process and return their results.
+def collect_in_child(
+    data_dir: Path, sections: list[str], enabled: Sequence[str], probe_timeout: int
+) -> dict[str, str] | None:
+    """Run the probes in a short-lived child process (agent/runtime/collection.py).
 
-    The probes, pydantic and the parsed data live and die with the child: the resident
-    service stays small, and a probe that hangs is really stopped (the child is killed),
-    not merely abandoned in a thread.
+    The child writes the results into the spool's section cache and answers with each
+    section's fingerprint. A probe that hangs is really stopped: the child is killed.
     """
     budget = probe_timeout * len(sections) + 30
+    argv = [
+        *_worker_argv(),
+        "--data-dir",
+        str(data_dir),
+        "--timeout",
+        str(probe_timeout),
+        "--enabled",
+        ",".join(enabled),
+        *sections,
+    ]
     try:
-        done = subprocess.run(
-            [*_worker_argv(), "--timeout", str(probe_timeout), *sections],
-            capture_output=True,
-            timeout=budget,
-            check=False,
-        )
+        done = subprocess.run(argv, capture_output=True, timeout=budget, check=False)
         if done.returncode != 0:
             raise RuntimeError(
                 done.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit {done.returncode}"
             )
-        results = json.loads(done.stdout)
-        if not isinstance(results, dict):
-            raise RuntimeError("the collection process gave no results")
+        answer = json.loads(done.stdout)
+        if not isinstance(answer, dict):
+            raise RuntimeError("the collection process gave no answer")
     except (OSError, subprocess.TimeoutExpired, ValueError, RuntimeError) as exc:
         log.error("collection process failed: %s", exc)
-        message = f"collection process failed: {exc}"[:1000]
-        return {
-            name: {
-                "status": "error",
-                "reason": message,
-                "errors": [{"source": name, "message": message}],
-                "duration_ms": 0,
-            }
-            for name in sections
-        }
-    return {name: results[name] for name in sections if isinstance(results.get(name), dict)}
+        return None
+    return {str(k): str(v) for k, v in answer.items()}
 
 
 def restart_self() -> int:

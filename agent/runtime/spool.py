@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS dead (
     error TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS section_cache (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    sections BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -141,6 +145,34 @@ class Spool:
                 "INSERT INTO snapshots(collected_at, sections, size) VALUES(?, ?, ?)",
                 (collected_at or time.time(), blob, len(blob)),
             )
+            self._enforce_bound(db)
+        return int(cursor.lastrowid or 0)
+
+    def section_cache(self) -> dict[str, dict[str, Any]]:
+        """The latest result of every section (written by the collection child process)."""
+        row = self._db.execute("SELECT sections FROM section_cache WHERE id = 1").fetchone()
+        return _unpack(row[0]) if row else {}
+
+    def set_section_cache(self, sections: dict[str, dict[str, Any]], **state: Any) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO section_cache(id, sections) VALUES(1, ?) "
+                "ON CONFLICT(id) DO UPDATE SET sections = excluded.sections",
+                (_pack(sections),),
+            )
+            if state:
+                self._put(db, state)
+
+    def snapshot_from_cache(self, collected_at: float) -> int | None:
+        """Queue the cached sections as a snapshot without decompressing them here."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO snapshots(collected_at, sections, size) "
+                "SELECT ?, sections, length(sections) FROM section_cache WHERE id = 1",
+                (collected_at,),
+            )
+            if not cursor.rowcount:
+                return None
             self._enforce_bound(db)
         return int(cursor.lastrowid or 0)
 

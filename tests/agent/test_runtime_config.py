@@ -19,7 +19,9 @@ def test_defaults_match_the_wire_model() -> None:
 
 
 def test_served_configs_are_read_and_bad_values_fall_back() -> None:
-    served = AgentConfig(sections=["os"], section_intervals={"os": 60}, heartbeat_seconds=600).model_dump(mode="json")
+    served = AgentConfig(sections=["os"], section_intervals={"os": 60}, heartbeat_seconds=600).model_dump(
+        mode="json"
+    )
     config = RuntimeConfig.from_dict(served)
     assert config.sections == ("os",) and config.interval("os") == 60 and config.heartbeat_seconds == 600
     broken = RuntimeConfig.from_dict({"heartbeat_seconds": "soon", "jitter_seconds": -5, "sections": [1]})
@@ -28,6 +30,8 @@ def test_served_configs_are_read_and_bad_values_fall_back() -> None:
 
 
 def test_the_resident_modules_do_not_import_pydantic() -> None:
-    code = ("import sys, agent.runtime.service, agent.runtime.shipper, agent.runtime.spool, agent.transport, "
-            "agent.cli; sys.exit('pydantic' in sys.modules)")
+    code = (
+        "import sys, agent.runtime.service, agent.runtime.shipper, agent.runtime.spool, agent.transport, "
+        "agent.cli; sys.exit('pydantic' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], timeout=60, check=False).returncode == 0
