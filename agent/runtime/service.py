@@ -8,6 +8,8 @@ and then (ETag), and restart itself cleanly if its memory grows past the limit.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import logging
 import os
@@ -45,6 +47,16 @@ def open_spool(settings: AgentSettings) -> Spool:
     config = RuntimeConfig.from_dict(spool.get("config"))
     spool.max_bytes = config.spool_max_mb * 1024 * 1024
     return spool
+
+
+def release_memory() -> None:
+    """Give freed memory back to the OS after building a large report (glibc keeps it otherwise)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def lower_priority() -> None:
@@ -148,7 +160,8 @@ class AgentService:
             if force or now >= self.next_events:
                 shipper.deliver_events()
                 self.next_events = now + self.config.event_flush_seconds
-            shipper.deliver_snapshots()
+            if shipper.deliver_snapshots():
+                release_memory()
             ack_etag = self.spool.get("collector_config_etag")
             if force or now >= self.next_config or (ack_etag and ack_etag != self.spool.get("config_etag")):
                 if shipper.fetch_config():
