@@ -68,6 +68,18 @@ def normalise_disk_serial(value: Any) -> str:
     return clean_dmi(text.rstrip(".").strip())
 
 
+#: The reader's command line (a capture bundle records it under this argv).
+POWERSHELL_ARGV = [
+    "powershell.exe",
+    "-NoProfile",
+    "-NonInteractive",
+    "-ExecutionPolicy",
+    "Bypass",
+    "-Command",
+    POWERSHELL,
+]
+
+
 def _int(value: Any) -> int | None:
     try:
         number = int(str(value).strip())

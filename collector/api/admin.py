@@ -29,7 +29,7 @@ from collector.services.errors import Forbidden
 from collector.services.hosts import host_status, visible_hosts, visible_units
 from collector.services.org import unit_by_code
 from collector.settings import Settings
-from wire import config_etag
+from wire import AgentConfig, config_etag
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -174,6 +174,12 @@ def hosts(principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -
     return HostList(total=len(rows), items=[host_out(h, settings) for h in rows])
 
 
+def _unit_config_out(session: SessionDep, code: str, config: AgentConfig) -> UnitAgentConfig:
+    return UnitAgentConfig(
+        unit_code=code, override=unit_override(session, code), effective=config, etag=config_etag(config)
+    )
+
+
 @router.get("/units/{code}/agent-config", response_model=UnitAgentConfig)
 def get_unit_agent_config(code: str, principal: PrincipalDep, session: SessionDep) -> UnitAgentConfig:
     """A unit's own override and the configuration its agents get (merged from the city down)."""
@@ -181,9 +187,7 @@ def get_unit_agent_config(code: str, principal: PrincipalDep, session: SessionDe
     if not principal.can_see_unit(unit.id):
         raise Forbidden(f"unit {code} is outside your scope")
     config = effective_config(session, unit.id)
-    return UnitAgentConfig(
-        unit_code=code, override=unit_override(session, code), effective=config, etag=config_etag(config)
-    )
+    return _unit_config_out(session, code, config)
 
 
 @router.put(
@@ -200,9 +204,7 @@ def put_unit_agent_config(
     """Replace a unit's override (e.g. ``{"section_intervals": {"network": 300}}``). Agents of the
     unit and its subtree pick it up at their next config poll, without a restart."""
     config = set_override(session, principal, code, body, client_ip(request))
-    return UnitAgentConfig(
-        unit_code=code, override=unit_override(session, code), effective=config, etag=config_etag(config)
-    )
+    return _unit_config_out(session, code, config)
 
 
 @router.post(

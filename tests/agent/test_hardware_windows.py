@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.capture import ReplayContext
-from agent.probes.hardware_windows import POWERSHELL, normalise_disk_serial, parse_windows_hardware
+from agent.probes.hardware_windows import POWERSHELL_ARGV, normalise_disk_serial, parse_windows_hardware
 from agent.regfile import decode_reg_file
 from agent.scan import scan_sections
 from agent.wmi import parse_wmi_date, parse_wmic_list
@@ -126,15 +126,7 @@ def test_replay_of_the_powershell_reader(tmp_path: Path) -> None:
     (bundle / "commands").mkdir(parents=True)
     (bundle / "commands" / "0001.out").write_text(output)
     (bundle / "commands" / "0001.err").write_text("")
-    argv = [
-        "powershell.exe",
-        "-NoProfile",
-        "-NonInteractive",
-        "-ExecutionPolicy",
-        "Bypass",
-        "-Command",
-        POWERSHELL,
-    ]
+    argv = POWERSHELL_ARGV
     (bundle / "manifest.json").write_text(
         json.dumps(
             {

@@ -26,7 +26,28 @@ def script(name: str) -> str:
     return str(path)
 
 
-class CollectorProcess:
+class _Managed:
+    """A child process the tests start, stop with SIGTERM or kill with SIGKILL."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=20)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+class CollectorProcess(_Managed):
     def __init__(self, database_url: str, workdir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -70,23 +91,8 @@ class CollectorProcess:
             time.sleep(0.2)
         raise RuntimeError(f"collector did not answer: {self.log.read_text()}")
 
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=20)
 
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-
-class AgentProcess:
+class AgentProcess(_Managed):
     """A real `watchpost-agent` with its own config and data directory."""
 
     def __init__(self, workdir: Path, server_url: str) -> None:
@@ -129,21 +135,6 @@ class AgentProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=20)
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
 
     def status(self) -> dict[str, Any]:
         done = self.cli("status", "--json")
