@@ -14,30 +14,21 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
+from _collector import BIN, running_collector
 
 from agent.host import HostContext
 from agent.scan import build_report, scan_sections, section_hashes
 from wire import AgentConfig
 
-BIN = Path(sys.executable).parent
 HTTP_OVERHEAD = 450  # request line, headers and the JSON acknowledgement, measured order of magnitude
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> int:
@@ -58,68 +49,40 @@ def main() -> int:
         + (86400 / config.config_poll_seconds) * HTTP_OVERHEAD
     )
 
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "WATCHPOST_DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3"}
-        collector = str(BIN / "watchpost-collector")
-        subprocess.run([collector, "init"], env=env, check=True, capture_output=True, timeout=300)
-        secret = subprocess.run(
-            [collector, "enroll-secret", "create", "--unit", "341000-JSZ", "--quiet"],
-            env=env,
+    with tempfile.TemporaryDirectory() as tmp, running_collector(Path(tmp)) as rig:
+        agent_cmd = [str(BIN / "watchpost-agent"), "--config", f"{tmp}/agent.toml"]
+        subprocess.run(
+            [
+                *agent_cmd,
+                "enroll",
+                "--server",
+                rig.url,
+                "--secret",
+                "-",
+                "--insecure-http",
+                "--data-dir",
+                f"{tmp}/data",
+            ],
+            input=rig.secret,
+            text=True,
             check=True,
             capture_output=True,
-            text=True,
             timeout=60,
-        ).stdout.strip()
-        port = free_port()
-        server = subprocess.Popen(
-            [collector, "serve", "--port", str(port), "--no-access-log"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
         )
-        agent_cmd = [str(BIN / "watchpost-agent"), "--config", f"{tmp}/agent.toml"]
+        agent = subprocess.Popen([*agent_cmd, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = psutil.Process(agent.pid)
+        started = time.monotonic()
+        samples: list[tuple[float, int, float]] = []
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            subprocess.run(
-                [
-                    *agent_cmd,
-                    "enroll",
-                    "--server",
-                    f"http://127.0.0.1:{port}",
-                    "--secret",
-                    "-",
-                    "--insecure-http",
-                    "--data-dir",
-                    f"{tmp}/data",
-                ],
-                input=secret,
-                text=True,
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-            agent = subprocess.Popen(
-                [*agent_cmd, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            proc = psutil.Process(agent.pid)
-            started = time.monotonic()
-            samples: list[tuple[float, int, float]] = []
             while time.monotonic() - started < args.minutes * 60:
                 times = proc.cpu_times()
                 samples.append(
                     (time.monotonic() - started, proc.memory_info().rss, times.user + times.system)
                 )
                 time.sleep(args.sample_seconds)
+        finally:
             agent.terminate()
             agent.wait(timeout=30)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
     steady = [rss for t, rss, _cpu in samples if t >= 60] or [rss for _t, rss, _cpu in samples]
     elapsed = samples[-1][0] - samples[0][0] if len(samples) > 1 else 1.0

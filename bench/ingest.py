@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,16 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _collector import running_collector
+
 from agent.host import HostContext
 from agent.scan import build_report, scan_sections
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(
@@ -74,106 +65,74 @@ def main() -> int:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url_db = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        env = {**os.environ, "WATCHPOST_DATABASE_URL": url_db}
-        collector = str(BIN / "watchpost-collector")
-        subprocess.run(
-            [collector, "init", "--admin", "bench", "--credentials-file", f"{tmp}/creds"],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        secret = subprocess.run(
-            [collector, "enroll-secret", "create", "--unit", "341021", "--quiet"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout.strip()
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [collector, "serve", "--port", str(port), "--no-access-log"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(200):
-                try:
-                    call(base + "/api/v1/health")
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            scanned = scan_sections(HostContext())
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_collector(Path(tmp), args.database_url, "341021") as rig,
+    ):
+        base, secret = rig.url, rig.secret
+        scanned = scan_sections(HostContext())
 
-            def enroll(i: int) -> tuple[uuid.UUID, str]:
-                agent_id = uuid.uuid4()
-                answer = call(
-                    base + "/api/v1/enroll",
-                    {
-                        "enroll_secret": secret,
-                        "agent_id": str(agent_id),
-                        "agent_version": "bench",
-                        "hostname": f"bench-pc-{i:05d}",
-                        "os_family": "linux",
-                    },
-                )
-                return agent_id, answer["node_key"]
+        def enroll(i: int) -> tuple[uuid.UUID, str]:
+            agent_id = uuid.uuid4()
+            answer = call(
+                base + "/api/v1/enroll",
+                {
+                    "enroll_secret": secret,
+                    "agent_id": str(agent_id),
+                    "agent_version": "bench",
+                    "hostname": f"bench-pc-{i:05d}",
+                    "os_family": "linux",
+                },
+            )
+            return agent_id, answer["node_key"]
 
-            with ThreadPoolExecutor(args.clients) as pool:
-                started = time.perf_counter()
-                agents = list(pool.map(enroll, range(args.hosts)))
-                enroll_seconds = time.perf_counter() - started
+        with ThreadPoolExecutor(args.clients) as pool:
+            started = time.perf_counter()
+            agents = list(pool.map(enroll, range(args.hosts)))
+            enroll_seconds = time.perf_counter() - started
 
-                reports = []
-                for i, (agent_id, _key) in enumerate(agents):
-                    reports.append(build_report(agent_id, host_sections(scanned, i)).model_dump(mode="json"))
-                sizes = [len(gzip.compress(json.dumps(r).encode())) for r in reports]
+            reports = []
+            for i, (agent_id, _key) in enumerate(agents):
+                reports.append(build_report(agent_id, host_sections(scanned, i)).model_dump(mode="json"))
+            sizes = [len(gzip.compress(json.dumps(r).encode())) for r in reports]
 
-                def send(pair: tuple[dict[str, Any], str]) -> float:
-                    t0 = time.perf_counter()
-                    call(base + "/api/v1/reports", pair[0], pair[1])
-                    return time.perf_counter() - t0
-
-                started = time.perf_counter()
-                latencies = list(pool.map(send, zip(reports, [k for _a, k in agents], strict=True)))
-                full_seconds = time.perf_counter() - started
-
-                deltas = [
-                    build_report(
-                        a,
-                        host_sections(scanned, i),
-                        acked={n: r["content_hash"] for n, r in host_sections(scanned, i).items()},
-                    ).model_dump(mode="json")
-                    for i, (a, _k) in enumerate(agents)
-                ]
-                started = time.perf_counter()
-                list(pool.map(send, zip(deltas, [k for _a, k in agents], strict=True)))
-                delta_seconds = time.perf_counter() - started
-
-            username, password = Path(f"{tmp}/creds").read_text().split()
-            token = call(
-                base + "/api/v1/auth/login", {"username": username, "password": password}, compress=False
-            )["token"]
-            list_times = []
-            for _ in range(5):
+            def send(pair: tuple[dict[str, Any], str]) -> float:
                 t0 = time.perf_counter()
-                total = call(base + "/api/v1/hosts", token=token)["total"]
-                list_times.append(time.perf_counter() - t0)
-            assert total == args.hosts, total
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+                call(base + "/api/v1/reports", pair[0], pair[1])
+                return time.perf_counter() - t0
+
+            started = time.perf_counter()
+            latencies = list(pool.map(send, zip(reports, [k for _a, k in agents], strict=True)))
+            full_seconds = time.perf_counter() - started
+
+            deltas = [
+                build_report(
+                    a,
+                    host_sections(scanned, i),
+                    acked={n: r["content_hash"] for n, r in host_sections(scanned, i).items()},
+                ).model_dump(mode="json")
+                for i, (a, _k) in enumerate(agents)
+            ]
+            started = time.perf_counter()
+            list(pool.map(send, zip(deltas, [k for _a, k in agents], strict=True)))
+            delta_seconds = time.perf_counter() - started
+
+        username, password = rig.credentials.read_text().split()
+        token = call(
+            base + "/api/v1/auth/login", {"username": username, "password": password}, compress=False
+        )["token"]
+        list_times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            total = call(base + "/api/v1/hosts", token=token)["total"]
+            list_times.append(time.perf_counter() - t0)
+        assert total == args.hosts, total
 
     print(
         json.dumps(
             {
                 "benchmark": "collector_ingest",
-                "database": url_db.split(":", 1)[0],
+                "database": (args.database_url or "sqlite").split(":", 1)[0].split("+")[0],
                 "hosts": args.hosts,
                 "clients": args.clients,
                 "enroll_per_second": round(args.hosts / enroll_seconds, 1),

@@ -207,18 +207,7 @@ def parse_windows_hardware(classes: Mapping[str, Any]) -> HardwareFacts:
 
 
 def collect_windows(ctx: HostContext) -> Collected:
-    result = ctx.run(
-        [
-            "powershell.exe",
-            "-NoProfile",
-            "-NonInteractive",
-            "-ExecutionPolicy",
-            "Bypass",
-            "-Command",
-            POWERSHELL,
-        ],
-        timeout=120,
-    )
+    result = ctx.run(POWERSHELL_ARGV, timeout=120)
     if result.returncode != 0:
         raise ReadError("powershell Get-CimInstance", (result.stderr or "failed").strip()[:500])
     try:
