@@ -11,10 +11,34 @@ from wire.hashing import content_hash
 
 __all__ = ["DEFAULT_INTERVALS", "DEFAULT_SECTIONS", "AgentConfig", "config_etag"]
 
-DEFAULT_SECTIONS: tuple[str, ...] = ("os", "hardware", "network", "software")
+DEFAULT_SECTIONS: tuple[str, ...] = (
+    "os",
+    "hardware",
+    "network",
+    "software",
+    "licensing",
+    "antivirus",
+    "patches",
+    "accounts",
+    "security_config",
+    "network_exposure",
+    "log_settings",
+)
 
 #: Seconds between two reads of a section: inventory hourly, posture every 15 minutes.
-DEFAULT_INTERVALS: dict[str, int] = {"os": 3600, "hardware": 3600, "network": 900, "software": 3600}
+DEFAULT_INTERVALS: dict[str, int] = {
+    "os": 3600,
+    "hardware": 3600,
+    "network": 900,
+    "software": 3600,
+    "licensing": 3600,
+    "antivirus": 900,
+    "patches": 3600,
+    "accounts": 900,
+    "security_config": 900,
+    "network_exposure": 900,
+    "log_settings": 3600,
+}
 
 Seconds = Annotated[int, Field(ge=10, le=7 * 86400)]
 

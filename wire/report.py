@@ -10,7 +10,19 @@ from pydantic import BaseModel, Field, model_validator
 from wire._base import Sha256Hex, ShortText, Text, UtcDatetime, Version, WireModel
 from wire.hashing import content_hash
 from wire.limits import MAX_SECTION_ERRORS
-from wire.sections import HardwareFacts, NetworkFacts, OsFacts, SoftwareFacts
+from wire.sections import (
+    AccountFacts,
+    AntivirusFacts,
+    HardwareFacts,
+    LicensingFacts,
+    LogSettingsFacts,
+    NetworkExposureFacts,
+    NetworkFacts,
+    OsFacts,
+    PatchFacts,
+    SecurityConfigFacts,
+    SoftwareFacts,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -71,6 +83,13 @@ class Sections(WireModel):
     hardware: SectionResult[HardwareFacts] | None = None
     network: SectionResult[NetworkFacts] | None = None
     software: SectionResult[SoftwareFacts] | None = None
+    licensing: SectionResult[LicensingFacts] | None = None
+    antivirus: SectionResult[AntivirusFacts] | None = None
+    patches: SectionResult[PatchFacts] | None = None
+    accounts: SectionResult[AccountFacts] | None = None
+    security_config: SectionResult[SecurityConfigFacts] | None = None
+    network_exposure: SectionResult[NetworkExposureFacts] | None = None
+    log_settings: SectionResult[LogSettingsFacts] | None = None
 
     def present(self) -> dict[str, SectionResult[BaseModel]]:
         """The sections carried by this report, by name."""

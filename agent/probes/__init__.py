@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from agent.probes import hardware, network, os_info, software
+from agent.probes import (
+    accounts,
+    antivirus,
+    hardware,
+    licensing,
+    log_settings,
+    network,
+    network_exposure,
+    os_info,
+    patches,
+    security_config,
+    software,
+)
 from agent.probes.base import Collected, Probe, ProbeSkipped, current_platform
 
 __all__ = ["PROBES", "Collected", "Probe", "ProbeSkipped", "current_platform"]
@@ -14,5 +26,12 @@ PROBES: dict[str, Probe] = {
         hardware.PROBE,
         network.PROBE,
         software.PROBE,
+        licensing.PROBE,
+        antivirus.PROBE,
+        patches.PROBE,
+        accounts.PROBE,
+        security_config.PROBE,
+        network_exposure.PROBE,
+        log_settings.PROBE,
     )
 }

@@ -13,8 +13,32 @@ from typing import Any
 
 __all__ = ["RuntimeConfig"]
 
-_DEFAULT_SECTIONS = ("os", "hardware", "network", "software")
-_DEFAULT_INTERVALS = {"os": 3600, "hardware": 3600, "network": 900, "software": 3600}
+_DEFAULT_SECTIONS = (
+    "os",
+    "hardware",
+    "network",
+    "software",
+    "licensing",
+    "antivirus",
+    "patches",
+    "accounts",
+    "security_config",
+    "network_exposure",
+    "log_settings",
+)
+_DEFAULT_INTERVALS = {
+    "os": 3600,
+    "hardware": 3600,
+    "network": 900,
+    "software": 3600,
+    "licensing": 3600,
+    "antivirus": 900,
+    "patches": 3600,
+    "accounts": 900,
+    "security_config": 900,
+    "network_exposure": 900,
+    "log_settings": 3600,
+}
 _BOUNDS: dict[str, tuple[int, int]] = {
     "default_interval_seconds": (10, 7 * 86400),
     "heartbeat_seconds": (10, 7 * 86400),
