@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--data-dir", help="where the agent keeps its key and state")
     enroll.add_argument("--ca-bundle", default="", help="PEM file of CA certificates to trust")
     enroll.add_argument(
+        "--proxy",
+        default="",
+        help="HTTP proxy: empty = the system's settings, 'none' = direct, or http://host:port",
+    )
+    enroll.add_argument(
         "--insecure-http",
         action="store_true",
         help="allow a plain http:// URL (a collector on this machine, for tests)",
@@ -114,6 +119,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             server_url=args.server,
             data_dir=args.data_dir or "",
             ca_bundle=args.ca_bundle,
+            proxy=args.proxy,
             allow_insecure_http=args.insecure_http,
         )
     except SettingsError as exc:
@@ -137,7 +143,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         previous_node_key=store.node_key(),
     )
     try:
-        transport = Transport(settings.server_url, ca_bundle=settings.ca_bundle)
+        transport = Transport(settings.server_url, ca_bundle=settings.ca_bundle, proxy=settings.proxy)
         answer = EnrollResponse.model_validate(
             transport.request("POST", "/api/v1/enroll", request.model_dump_json().encode())
         )

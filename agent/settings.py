@@ -6,6 +6,7 @@ Config file (``agent.toml``)::
     data_dir = "/var/lib/watchpost-agent"
     ca_bundle = ""              # extra CA certificates (PEM) to trust
     allow_insecure_http = false # plain HTTP: only for a collector on this machine in tests
+    proxy = ""                  # "" = system/environment proxy, "none" = direct, or "http://proxy:3128"
     log_level = "info"
 
 The node key lives in ``<data_dir>/node.key`` (mode 0600), never in the config file
@@ -68,12 +69,19 @@ class AgentSettings:
     data_dir: str = ""
     ca_bundle: str = ""
     allow_insecure_http: bool = False
+    proxy: str = ""
     log_level: str = "info"
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir or default_data_dir()
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
+        if self.proxy not in {"", "none"}:
+            parts = urllib.parse.urlsplit(self.proxy)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise SettingsError(
+                    f'proxy must be "" (system settings), "none" or http://host:port (got {self.proxy!r})'
+                )
         if self.server_url and not self.server_url.startswith(("https://", "http://")):
             raise SettingsError(f"server_url must start with https:// (got {self.server_url!r})")
         if self.server_url.startswith("http://"):

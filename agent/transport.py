@@ -2,6 +2,12 @@
 
 Bodies are JSON, gzip-compressed; TLS certificates are verified (a custom CA bundle
 can be configured); plain HTTP only with ``allow_insecure_http``.
+
+Proxies: ``proxy=""`` uses the system's settings (``HTTPS_PROXY``/``NO_PROXY`` in the
+environment; on Windows also the Internet Options proxy, as urllib reads it);
+``proxy="none"`` always connects directly; ``proxy="http://host:port"`` goes through that
+proxy. HTTPS is tunnelled through the proxy with CONNECT, so the certificate is still
+checked end to end and the proxy never sees the node key.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ class TransportError(Exception):
 
 
 class Transport:
-    def __init__(self, server_url: str, *, ca_bundle: str = "", timeout: float = 30.0) -> None:
+    def __init__(
+        self, server_url: str, *, ca_bundle: str = "", proxy: str = "", timeout: float = 30.0
+    ) -> None:
         if not server_url.startswith(("https://", "http://")):
             raise ValueError(f"collector URL must be https:// (got {server_url!r})")
         self.base = server_url.rstrip("/")
@@ -46,7 +54,7 @@ class Transport:
                 ) from None
         # Never follow redirects: they would carry the node key elsewhere (or turn a POST into a GET).
         self._opener = urllib.request.build_opener(
-            _NoRedirect(), urllib.request.HTTPSHandler(context=self._ssl)
+            _proxy_handler(proxy), _NoRedirect(), urllib.request.HTTPSHandler(context=self._ssl)
         )
 
     def request(
@@ -91,6 +99,16 @@ class Transport:
                 "bad_response",
                 f"{self.base}{path}: the answer is not JSON (a proxy or another server in the way?)",
             ) from None
+
+
+def _proxy_handler(proxy: str) -> urllib.request.ProxyHandler:
+    if not proxy:
+        return urllib.request.ProxyHandler()  # the environment / the system's settings
+    if proxy == "none":
+        return urllib.request.ProxyHandler({})
+    if not proxy.startswith(("http://", "https://")):
+        raise ValueError(f"proxy must be empty, 'none' or http://host:port (got {proxy!r})")
+    return urllib.request.ProxyHandler({"http": proxy, "https": proxy})
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

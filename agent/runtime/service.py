@@ -133,7 +133,9 @@ class AgentService:
         if self.transport is None:
             # One TLS context for the life of the process: building one per cycle (it loads
             # the system CA store) made the resident memory grow by 70 kB a second.
-            self.transport = Transport(self.settings.server_url, ca_bundle=self.settings.ca_bundle)
+            self.transport = Transport(
+                self.settings.server_url, ca_bundle=self.settings.ca_bundle, proxy=self.settings.proxy
+            )
         if self.agent_id is None:
             self.agent_id = self.store.agent_id()
         return Shipper(self.spool, self.transport, key, self.agent_id)

@@ -3,7 +3,8 @@
 # as a systemd service. Run as root:
 #
 #   install-agent.sh --server https://watchpost.example.internal --secret-file /root/secret \
-#                    [--ca-bundle /path/city-ca.pem] [--source PATH] [--find-links DIR]
+#                    [--ca-bundle /path/city-ca.pem] [--proxy http://proxy:3128|none] \
+#                    [--source PATH] [--find-links DIR]
 #
 # --source: a watchpost wheel, sdist or source checkout (default: the checkout this script is in).
 # --find-links: a folder of wheels for PCs without access to a package index.
@@ -13,7 +14,7 @@
 # in /var/lib/watchpost-agent), installs and starts watchpost-agent.service.
 set -euo pipefail
 
-server="" secret_file="" ca_bundle="" find_links=""
+server="" secret_file="" ca_bundle="" proxy="" find_links=""
 source_path="$(cd "$(dirname "$0")/../.." && pwd)"
 prefix=/opt/watchpost-agent
 config=/etc/watchpost/agent.toml
@@ -25,10 +26,11 @@ while [ $# -gt 0 ]; do
     --server) server="$2"; shift ;;
     --secret-file) secret_file="$2"; shift ;;
     --ca-bundle) ca_bundle="$2"; shift ;;
+    --proxy) proxy="$2"; shift ;;
     --source) source_path="$2"; shift ;;
     --find-links) find_links="$2"; shift ;;
     --prefix) prefix="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install-agent: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,6 +73,7 @@ if [ "$upgrade" = 0 ]; then
   say "enrolling with $server"
   args=(--config "$config" enroll --server "$server" --secret - --data-dir "$data")
   [ -n "$ca_bundle" ] && args+=(--ca-bundle "$ca_bundle")
+  [ -n "$proxy" ] && args+=(--proxy "$proxy")
   "$prefix/venv/bin/watchpost-agent" "${args[@]}" < "$secret_file"
 else
   say "already enrolled: keeping the node key and the queue in $data"
