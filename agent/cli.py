@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("collect-sections", help=argparse.SUPPRESS)  # the service's child process
     worker.add_argument("--timeout", type=float, default=120.0)
     worker.add_argument("--data-dir", type=Path, required=True)
+    worker.add_argument("--memory-mb", type=int, default=768)
+    worker.add_argument("--cpu-seconds", type=int, default=300)
     worker.add_argument("--enabled", default="", help="comma-separated enabled sections")
     worker.add_argument("sections", nargs="*")
 
@@ -247,8 +249,11 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 def cmd_collect_sections(args: argparse.Namespace) -> int:
     """The service's child: read the sections into the spool's cache; print their fingerprints."""
+    from agent.runtime.budget import Budget, apply_budget
     from agent.runtime.collection import collect_into_spool
 
+    for problem in apply_budget(Budget(args.memory_mb, args.cpu_seconds)):
+        log.warning("%s", problem)
     enabled = [s for s in args.enabled.split(",") if s] or args.sections
     answer = collect_into_spool(args.data_dir, args.sections, enabled, args.timeout)
     sys.stdout.write(json.dumps(answer))

@@ -80,6 +80,20 @@ class AgentConfig(WireModel):
     memory_limit_mb: int = Field(
         default=200, ge=32, le=4096, description="Above this resident size the agent restarts itself."
     )
+    probe_memory_mb: int = Field(
+        default=768,
+        ge=64,
+        le=8192,
+        description="Memory ceiling (data segment) of the short-lived process that runs the probes; a probe "
+        "that needs more fails with an error entry instead of starving the PC (POSIX).",
+    )
+    probe_cpu_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=7200,
+        description="CPU seconds the probe process may use per collection; beyond it the collection is "
+        "stopped and the sections keep their last good state (POSIX).",
+    )
 
     def interval(self, section: str) -> int:
         return self.section_intervals.get(section, self.default_interval_seconds)

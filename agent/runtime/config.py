@@ -49,6 +49,8 @@ _BOUNDS: dict[str, tuple[int, int]] = {
     "probe_timeout_seconds": (5, 3600),
     "spool_max_mb": (1, 4096),
     "memory_limit_mb": (32, 4096),
+    "probe_memory_mb": (64, 8192),
+    "probe_cpu_seconds": (10, 7200),
 }
 
 
@@ -65,6 +67,8 @@ class RuntimeConfig:
     probe_timeout_seconds: int = 120
     spool_max_mb: int = 64
     memory_limit_mb: int = 200
+    probe_memory_mb: int = 768
+    probe_cpu_seconds: int = 300
 
     def interval(self, section: str) -> int:
         return self.section_intervals.get(section, self.default_interval_seconds)

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.host import HostContext
+from agent.runtime.budget import Budget
 from agent.runtime.config import RuntimeConfig
 from agent.runtime.scheduler import Scheduler
 from agent.runtime.shipper import KeyRefused, Shipper
@@ -99,7 +101,11 @@ class AgentService:
     def collect(self, sections: list[str], now: float) -> None:
         """Read the due sections in the child process; keep only their fingerprints here."""
         answer = collect_in_child(
-            self.settings.data_path, sections, self.config.sections, self.config.probe_timeout_seconds
+            self.settings.data_path,
+            sections,
+            self.config.sections,
+            self.config.probe_timeout_seconds,
+            budget=Budget(self.config.probe_memory_mb, self.config.probe_cpu_seconds),
         )
         if answer is None:
             status = self.spool.get("sections_status") or {}
@@ -265,26 +271,40 @@ def _worker_argv() -> list[str]:
 
 
 def collect_in_child(
-    data_dir: Path, sections: list[str], enabled: Sequence[str], probe_timeout: int
+    data_dir: Path,
+    sections: list[str],
+    enabled: Sequence[str],
+    probe_timeout: int,
+    budget: Budget | None = None,
 ) -> dict[str, str] | None:
     """Run the probes in a short-lived child process (agent/runtime/collection.py).
 
     The child writes the results into the spool's section cache and answers with each
-    section's fingerprint. A probe that hangs is really stopped: the child is killed.
+    section's fingerprint. A probe that hangs is really stopped: the child is killed. The
+    child runs under a memory and CPU budget (POSIX rlimits, inherited by the commands it runs).
     """
-    budget = probe_timeout * len(sections) + 30
+    budget = budget or Budget()
+    wall = probe_timeout * len(sections) + 30
     argv = [
         *_worker_argv(),
         "--data-dir",
         str(data_dir),
         "--timeout",
         str(probe_timeout),
+        "--memory-mb",
+        str(budget.memory_mb),
+        "--cpu-seconds",
+        str(budget.cpu_seconds),
         "--enabled",
         ",".join(enabled),
         *sections,
     ]
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=budget, check=False)
+        done = subprocess.run(argv, capture_output=True, timeout=wall, check=False)
+        if done.returncode == -getattr(signal, "SIGXCPU", 24):
+            raise RuntimeError(
+                f"the probes used up their CPU budget ({budget.cpu_seconds} s) and were stopped"
+            )
         if done.returncode != 0:
             raise RuntimeError(
                 done.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit {done.returncode}"
