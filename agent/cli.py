@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--enabled", default="", help="comma-separated enabled sections")
     worker.add_argument("sections", nargs="*")
 
+    sub.add_parser(
+        "service-host", help=argparse.SUPPRESS
+    )  # the Windows service's entry (agent/winservice.py)
     status = sub.add_parser("status", help="enrollment and last delivery")
     status.add_argument("--json", action="store_true")
     return parser
@@ -321,6 +324,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_service_host(args: argparse.Namespace) -> int:
+    from agent.winservice import host_service
+
+    return host_service(args.config)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command != "run":
@@ -332,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "capture": cmd_capture,
         "collect-sections": cmd_collect_sections,
+        "service-host": cmd_service_host,
     }
     return handlers[args.command](args)
 
