@@ -155,8 +155,8 @@ class ReplayContext(HostContext):
     def run(self, argv: list[str], *, timeout: float | None = None) -> CommandResult:
         for entry in self.manifest.get("commands", []):
             if entry.get("argv") == list(argv):
-                read = (self.bundle / entry["stdout"]).read_text(encoding="utf-8", errors="replace")
-                err = (self.bundle / entry["stderr"]).read_text(encoding="utf-8", errors="replace")
+                read = _decode((self.bundle / entry["stdout"]).read_bytes())
+                err = _decode((self.bundle / entry["stderr"]).read_bytes())
                 return CommandResult(tuple(argv), int(entry.get("returncode", 0)), read, err)
         raise ReadError(" ".join(argv), "not in the capture")
 
@@ -165,6 +165,13 @@ class ReplayContext(HostContext):
             if str(entry.get("key", "")).lower() == key.lower():
                 return (self.bundle / str(entry["file"])).read_bytes()
         raise ReadError(f"reg export {key}", "not in the capture")
+
+
+def _decode(data: bytes) -> str:
+    """Command output as saved: UTF-8 (with or without BOM) or UTF-16 with BOM (Windows tools)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    return data.decode("utf-8-sig", errors="replace")
 
 
 def capture(bundle: Path, platform: str) -> tuple[HostContext, BundleRecorder]:

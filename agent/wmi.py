@@ -14,7 +14,9 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-__all__ = ["as_instances", "parse_wmi_date", "parse_wmic_list"]
+from agent.host import ReadError
+
+__all__ = ["as_instances", "parse_wmi_date", "parse_wmic_list", "wmic_argv", "wmic_classes"]
 
 _PS_DATE = re.compile(r"^/Date\((-?\d+)\)/$")
 _WMI_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?")
@@ -45,6 +47,26 @@ def parse_wmic_list(text: str) -> list[dict[str, str]]:
     if current:
         instances.append(current)
     return instances
+
+
+def wmic_argv(class_name: str) -> list[str]:
+    """The command line of a ``wmic`` read of one class (Windows 7 era; collect.ps1 runs the same)."""
+    return ["wmic", "path", class_name, "get", "/format:list"]
+
+
+def wmic_classes(ctx: Any, classes: tuple[str, ...] | list[str]) -> dict[str, list[dict[str, str]]]:
+    """CIM classes read with ``wmic`` through a HostContext: the fallback where PowerShell 3+ is missing
+    (Windows 7 with PowerShell 2, and bundles that deploy/windows/collect.ps1 made there).
+    A class that cannot be read is absent from the answer."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for name in classes:
+        try:
+            result = ctx.run(wmic_argv(name), timeout=60)
+        except ReadError:  # not there (or not in the capture): the class stays absent
+            continue
+        if result.returncode == 0:
+            found[name] = parse_wmic_list(result.stdout)
+    return found
 
 
 def as_instances(data: Any) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 from agent.host import HostContext, ReadError
 from agent.probes.base import Collected
 from agent.probes.hardware import chassis_name, clean_dmi, normalise_mac
-from agent.wmi import as_instances, parse_wmi_date
+from agent.wmi import as_instances, parse_wmi_date, wmic_classes
 from wire import SectionError
 from wire.sections import AdapterFacts, CpuFacts, DiskFacts, HardwareFacts
 from wire.sections.hardware import AdapterKind
@@ -206,7 +206,7 @@ def parse_windows_hardware(classes: Mapping[str, Any]) -> HardwareFacts:
     )
 
 
-def collect_windows(ctx: HostContext) -> Collected:
+def _powershell_classes(ctx: HostContext) -> dict[str, Any]:
     result = ctx.run(POWERSHELL_ARGV, timeout=120)
     if result.returncode != 0:
         raise ReadError("powershell Get-CimInstance", (result.stderr or "failed").strip()[:500])
@@ -214,9 +214,22 @@ def collect_windows(ctx: HostContext) -> Collected:
         data = json.loads(result.stdout.lstrip("\ufeff") or "{}")
     except ValueError as exc:
         raise ReadError("powershell Get-CimInstance", f"output is not JSON: {exc}") from exc
-    errors = [
+    return data if isinstance(data, dict) else {}
+
+
+def collect_windows(ctx: HostContext) -> Collected:
+    errors: list[SectionError] = []
+    try:
+        data = _powershell_classes(ctx)
+    except ReadError as exc:
+        # PowerShell 2 (Windows 7) has no Get-CimInstance: read the same classes with wmic.
+        data = wmic_classes(ctx, CLASSES)
+        if not data:
+            raise
+        errors.append(SectionError(source=exc.source, message=f"{exc.message[:400]}; read with wmic instead"))
+    errors += [
         SectionError(source=name, message="no instances returned")
         for name in ("Win32_ComputerSystem", "Win32_BIOS")
         if not as_instances(data.get(name))
     ]
-    return Collected(parse_windows_hardware(data if isinstance(data, dict) else {}), errors)
+    return Collected(parse_windows_hardware(data), errors)

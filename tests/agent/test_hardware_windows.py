@@ -170,3 +170,49 @@ def test_parsers_survive_garbage(text: str, classes: dict[str, list[dict[str, ob
     parse_wmi_date(text)
     normalise_disk_serial(text)
     parse_windows_hardware(classes)
+
+
+def test_replay_of_a_windows_7_bundle_reads_hardware_with_wmic(tmp_path: Path) -> None:
+    """A bundle from a PC with PowerShell 2 (collect.ps1 on Windows 7): no PowerShell answer,
+    the classes come from real `wmic ... /format:list` outputs (UTF-16LE, saved as wmic wrote them)."""
+    from agent.wmi import wmic_argv
+
+    bundle = tmp_path / "bundle"
+    (bundle / "commands").mkdir(parents=True)
+    commands = [
+        {
+            "argv": POWERSHELL_ARGV,
+            "returncode": 1,
+            "stdout": "commands/0000.out",
+            "stderr": "commands/0000.err",
+        }
+    ]
+    (bundle / "commands/0000.out").write_bytes(b"")
+    (bundle / "commands/0000.err").write_bytes(b"The term 'Get-CimInstance' is not recognized")
+    for number, (cls, name) in enumerate(
+        [
+            ("Win32_ComputerSystem", "glpi_proxmox-Win32_ComputerSystem.wmi"),
+            ("Win32_BIOS", "glpi_proxmox-Win32_Bios.wmi"),
+            ("Win32_DiskDrive", "glpi_latitude-7480-Win32_DiskDrive.wmi"),
+        ],
+        start=1,
+    ):
+        (bundle / f"commands/{number:04d}.out").write_bytes((FIX / name).read_bytes())
+        (bundle / f"commands/{number:04d}.err").write_bytes(b"")
+        commands.append(
+            {
+                "argv": wmic_argv(cls),
+                "returncode": 0,
+                "stdout": f"commands/{number:04d}.out",
+                "stderr": f"commands/{number:04d}.err",
+            }
+        )
+    (bundle / "manifest.json").write_text(
+        json.dumps({"format": 1, "platform": "windows", "facts": {}, "commands": commands, "registry": []})
+    )
+    result = scan_sections(ReplayContext(bundle), ["hardware"], platform="windows")["hardware"]
+    assert result["status"] == "ok", result
+    data = result["data"]
+    assert (data["vendor"], data["model"], data["bios_date"]) == ("BOCHS_", "BXPC____", "2014-04-01")
+    assert data["disks"][0]["serial"] == "ACE4_2E61_9000_7804"
+    assert any("read with wmic instead" in e["message"] for e in result["errors"])
