@@ -119,6 +119,18 @@ class HostContext:
         self._saw(path, "read", data)
         return data
 
+    def read_head(self, path: str, size: int = 512) -> bytes:
+        """The first ``size`` bytes of a file of any size (a header: ClamAV databases run to
+        hundreds of megabytes). A capture keeps only this head."""
+        real = self.path(path)
+        try:
+            with real.open("rb") as handle:
+                data = handle.read(min(size, MAX_READ_BYTES))
+        except OSError as exc:
+            raise ReadError(path, exc.strerror or str(exc)) from exc
+        self._saw(path, "read", data)
+        return data
+
     def read_text(self, path: str, *, default: str | None = None) -> str:
         """Read a text file (UTF-8, undecodable bytes replaced).
 
