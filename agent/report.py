@@ -73,10 +73,15 @@ def report_dict(
     if full:
         chosen = dict(sections)
     else:
+        # A delta carries what changed: ok sections with a new hash, errors (their reason may
+        # change), and a skip only where the collector still holds content to remove (a
+        # section that stays skipped, e.g. licensing on Linux, was said in the full report).
         chosen = {
             name: result
             for name, result in sections.items()
-            if result.get("status") != "ok" or (acked or {}).get(name) != fresh.get(name)
+            if (result.get("status") == "error")
+            or (result.get("status") == "skipped" and name in (acked or {}))
+            or (result.get("status") == "ok" and (acked or {}).get(name) != fresh.get(name))
         }
     when = datetime.fromtimestamp(collected_at, UTC) if collected_at else datetime.now(UTC)
     return {

@@ -35,9 +35,13 @@ class Probe:
     section: str
     description: str
     collectors: dict[str, Callable[[HostContext], Collected]]
+    #: Platforms where the section has no meaning, with the reason the scan reports.
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
     def collect(self, ctx: HostContext, platform: str | None = None) -> Collected:
         platform = platform or current_platform()
+        if platform in self.not_applicable:
+            raise ProbeSkipped(self.not_applicable[platform])
         reader = self.collectors.get(platform)
         if reader is None:
             raise ProbeSkipped(f"section {self.section!r} has no reader for {platform} in this agent version")

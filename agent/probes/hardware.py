@@ -88,7 +88,16 @@ _PLACEHOLDERS = {
     "123456789",
 }
 
-_CELLULAR_DRIVERS = {"qmi_wwan", "cdc_mbim", "cdc_ncm", "option", "sierra_net", "huawei_cdc_ncm", "ipheth"}
+_CELLULAR_DRIVERS = {
+    "qmi_wwan",
+    "cdc_mbim",
+    "cdc_ncm",
+    "option",
+    "sierra_net",
+    "huawei_cdc_ncm",
+    "ipheth",
+    "rndis_host",  # a phone tethered over USB
+}
 
 
 def clean_dmi(value: str | None) -> str:

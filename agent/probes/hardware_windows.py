@@ -20,7 +20,14 @@ from wire import SectionError
 from wire.sections import AdapterFacts, CpuFacts, DiskFacts, HardwareFacts
 from wire.sections.hardware import AdapterKind
 
-__all__ = ["CLASSES", "POWERSHELL", "collect_windows", "normalise_disk_serial", "parse_windows_hardware"]
+__all__ = [
+    "CLASSES",
+    "POWERSHELL",
+    "adapter_kind",
+    "collect_windows",
+    "normalise_disk_serial",
+    "parse_windows_hardware",
+]
 
 CLASSES = (
     "Win32_ComputerSystem",
@@ -41,7 +48,7 @@ POWERSHELL = (
 )
 _VIRTUAL = re.compile(r"virtual|vmware|qemu|kvm|bochs|bxpc|virtualbox|hyper-v|xen|parallels", re.I)
 _WIRELESS = re.compile(r"wireless|wi-?fi|802\.11|wlan|无线", re.I)
-_CELLULAR = re.compile(r"mobile broadband|wwan|lte|4g|5g|移动宽带", re.I)
+_CELLULAR = re.compile(r"mobile broadband|wwan|lte|4g|5g|移动宽带|remote ndis|rndis", re.I)
 _VIRTUAL_NIC = re.compile(
     r"virtual|vmware|hyper-v|tap-windows|wintun|wireguard|vpn|loopback|bluetooth|miniport", re.I
 )
@@ -130,7 +137,7 @@ def _disk(item: Mapping[str, Any]) -> DiskFacts | None:
     )
 
 
-def _adapter_kind(item: Mapping[str, Any]) -> AdapterKind:
+def adapter_kind(item: Mapping[str, Any]) -> AdapterKind:
     text = " ".join(str(item.get(k) or "") for k in ("Name", "Description", "ProductName", "NetConnectionID"))
     if str(item.get("PhysicalAdapter")).lower() == "false" or _VIRTUAL_NIC.search(text):
         return "virtual"
@@ -153,7 +160,7 @@ def _adapters(instances: list[dict[str, Any]]) -> list[AdapterFacts]:
             AdapterFacts(
                 name=name[:128],
                 mac=mac,
-                kind=_adapter_kind(item),
+                kind=adapter_kind(item),
                 driver=str(item.get("ServiceName") or "")[:255],
                 vendor=str(item.get("Manufacturer") or "")[:255],
                 speed_mbps=speed // 1_000_000 if speed and speed < 10**13 else None,

@@ -1,4 +1,8 @@
-"""Probe ``network``: interfaces with their addresses, default routes, name servers."""
+"""Probe ``network``: interfaces with their addresses, default routes, name servers.
+
+Linux: sysfs, the interface addresses, /proc/net/route, /proc/net/ipv6_route, /etc/resolv.conf;
+Windows: agent.probes.network_windows (one PowerShell call, or wmic on Windows 7).
+"""
 
 from __future__ import annotations
 
@@ -212,8 +216,14 @@ def collect_linux(ctx: HostContext) -> Collected:
     return Collected(facts, errors)
 
 
+def _collect_windows(ctx: HostContext) -> Collected:
+    from agent.probes.network_windows import collect_windows
+
+    return collect_windows(ctx)
+
+
 PROBE = Probe(
     section="network",
     description="Interfaces with addresses and kinds, default routes, DNS servers.",
-    collectors={"linux": collect_linux},
+    collectors={"linux": collect_linux, "windows": _collect_windows},
 )

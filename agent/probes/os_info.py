@@ -1,4 +1,8 @@
-"""Probe ``os``: operating system, host name, domain, boot and install times."""
+"""Probe ``os``: operating system, host name, domain, boot and install times.
+
+Linux: /etc/os-release, uname, the host name and boot time; Windows: agent.probes.os_info_windows
+(one PowerShell call, or wmic on Windows 7).
+"""
 
 from __future__ import annotations
 
@@ -106,8 +110,14 @@ def collect_linux(ctx: HostContext) -> Collected:
     return Collected(facts, errors)
 
 
+def _collect_windows(ctx: HostContext) -> Collected:
+    from agent.probes.os_info_windows import collect_windows
+
+    return collect_windows(ctx)
+
+
 PROBE = Probe(
     section="os",
     description="Operating system, host name, domain, boot and install times.",
-    collectors={"linux": collect_linux},
+    collectors={"linux": collect_linux, "windows": _collect_windows},
 )

@@ -79,8 +79,8 @@ def test_replay_of_a_windows_registry_export(tmp_path: Path) -> None:
     assert software["data"]["sources"] == ["HKLM 64-bit"]
     # the user hives were not captured: said, not hidden
     assert any("reg query HKU" in e["source"] for e in software["errors"])
-    # sections without a Windows reader yet say why they were skipped
-    assert sections["os"]["status"] == "skipped" and "windows" in sections["os"]["reason"]
+    # a section whose Windows sources are not in the bundle says so (os: PowerShell and wmic both absent)
+    assert sections["os"]["status"] == "error" and "not in the capture" in sections["os"]["reason"]
 
 
 def test_capture_and_replay_from_the_command_line(tmp_path: Path) -> None:

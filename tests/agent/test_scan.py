@@ -10,7 +10,7 @@ import pytest
 from agent.host import HostContext
 from agent.probes import PROBES, Probe
 from agent.probes.base import Collected
-from agent.scan import build_report, scan_sections
+from agent.scan import build_report, scan_sections, section_hashes
 from wire import state_hash
 from wire.sections import SECTION_MODELS
 
@@ -66,7 +66,7 @@ def test_first_report_is_full_then_unchanged_delta_is_empty() -> None:
     sections = _sections()
     full = build_report(agent_id, sections)
     assert full.kind == "full" and full.base_state_hash is None
-    acked = {n: s["content_hash"] for n, s in sections.items()}
+    acked = section_hashes(sections)
     delta = build_report(agent_id, sections, acked=acked)
     assert delta.kind == "delta" and delta.sections.present() == {}
     assert delta.base_state_hash == delta.state_hash == full.state_hash
@@ -74,17 +74,29 @@ def test_first_report_is_full_then_unchanged_delta_is_empty() -> None:
 
 def test_delta_carries_only_changed_sections() -> None:
     sections = _sections()
-    acked = {n: s["content_hash"] for n, s in sections.items()}
+    acked = section_hashes(sections)
     acked["network"] = "0" * 64
     delta = build_report(uuid.uuid4(), sections, acked=acked)
     assert set(delta.sections.present()) == {"network"}
     assert delta.base_state_hash == state_hash(acked)
-    assert delta.state_hash == state_hash({n: s["content_hash"] for n, s in sections.items()})
+    assert delta.state_hash == state_hash(section_hashes(sections))
+
+
+def test_a_section_that_stays_skipped_is_not_resent_but_a_new_skip_is() -> None:
+    sections = _sections()
+    assert sections["licensing"]["status"] == "skipped"  # no OS activation on Linux
+    acked = section_hashes(sections)
+    assert "licensing" not in acked
+    assert build_report(uuid.uuid4(), sections, acked=acked).sections.present() == {}
+    sections["antivirus"] = {"status": "skipped", "reason": "disabled here"}
+    delta = build_report(uuid.uuid4(), sections, acked=acked)
+    assert set(delta.sections.present()) == {"antivirus"}  # the collector must drop what it holds
+    assert delta.state_hash == state_hash({n: h for n, h in acked.items() if n != "antivirus"})
 
 
 def test_state_hash_keeps_last_good_hash_of_a_failed_section() -> None:
     sections = _sections()
-    acked = {n: s["content_hash"] for n, s in sections.items()}
+    acked = section_hashes(sections)
     sections["hardware"] = {"status": "error", "reason": "x", "errors": []}
     for report in (
         build_report(uuid.uuid4(), sections, acked=acked),

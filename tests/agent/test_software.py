@@ -13,14 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.host import HostContext
-from agent.probes.software import (
-    collect_linux,
-    items_from_uninstall_json,
-    items_from_uninstall_keys,
-    parse_dpkg_status,
-    parse_rpm_query,
-    registry_date,
-)
+from agent.probes.software import collect_linux, parse_dpkg_status, parse_rpm_query
+from agent.probes.software_windows import items_from_uninstall_json, items_from_uninstall_keys, registry_date
 from agent.regfile import decode_reg_file, parse_reg_export
 from wire.sections.software import SoftwareFacts
 

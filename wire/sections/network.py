@@ -7,9 +7,9 @@ Feeds IP/MAC search in the inventory (A9-M3.3) and the unapproved-uplink checks
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from wire._base import MacAddress, Name, ShortText, WireModel
 from wire.sections.hardware import AdapterKind
@@ -34,6 +34,33 @@ class InterfaceFacts(WireModel):
     addresses: list[InterfaceAddress] = Field(
         default_factory=list, max_length=256, description="IPv4 and IPv6 addresses."
     )
+    description: ShortText = Field(
+        default="", description="Adapter description (Windows: the driver's product name)."
+    )
+    dhcp: bool | None = Field(
+        default=None, description="Whether the address comes from DHCP; null when the source does not say."
+    )
+    dhcp_server: ShortText = Field(default="", description="The DHCP server that leased the address.")
+    gateways: list[ShortText] = Field(
+        default_factory=list, max_length=16, description="Default gateways configured on this interface."
+    )
+    dns_servers: list[ShortText] = Field(
+        default_factory=list, max_length=32, description="DNS servers configured on this interface."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Fields added after contract v1 are left out while unset, so the content hash of a
+        report made before they existed (and of every Linux report) does not change."""
+        data: dict[str, Any] = handler(self)
+        for name in INTERFACE_ADDED_FIELDS:
+            if data.get(name) in ("", None, []):
+                data.pop(name, None)
+        return data
+
+
+#: InterfaceFacts fields added after contract v1, omitted from the serialised form while empty.
+INTERFACE_ADDED_FIELDS = ("description", "dhcp", "dhcp_server", "gateways", "dns_servers")
 
 
 class RouteFacts(WireModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from wire._base import Name, ShortText, UtcDatetime, WireModel
 
@@ -41,3 +41,22 @@ class OsFacts(WireModel):
     )
     last_boot: UtcDatetime | None = Field(default=None, description="Last boot time.")
     timezone: ShortText = Field(default="", description="IANA or Windows time-zone name.")
+    edition: ShortText = Field(
+        default="",
+        description="Windows edition (registry EditionID: Professional, Enterprise, ServerDatacenter...); "
+        "empty on Linux.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_additions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Fields added after contract v1 are left out while unset, so the content hash of a
+        report made before they existed (and of every Linux report) does not change."""
+        data: dict[str, Any] = handler(self)
+        for name in ADDED_FIELDS:
+            if data.get(name) in ("", None, []):
+                data.pop(name, None)
+        return data
+
+
+#: Fields added after contract v1, omitted from the serialised form while empty.
+ADDED_FIELDS = ("edition",)

@@ -24,10 +24,11 @@ class SoftwareItem(WireModel):
     )
     user: ShortText = Field(default="", description="The profile (user name or SID) of a per-user entry.")
     architecture: ShortText = Field(default="", description="x64, x86, amd64, arm64, all...")
-    kind: Literal["application", "system_component", "update", "package"] = Field(
+    kind: Literal["application", "system_component", "update", "package", "framework"] = Field(
         default="application",
         description="application; system_component (Windows SystemComponent=1, hidden from Programs and "
-        "Features); update (hotfix, security update or an entry with a parent); package (Linux).",
+        "Features, or a Store package signed by the system); update (hotfix, security update or an entry "
+        "with a parent); package (Linux); framework (a Store framework package other apps depend on).",
     )
     parent: ShortText = Field(default="", description="The product an update or child entry belongs to.")
     install_location: Text = Field(default="", description="Install folder, when recorded.")
