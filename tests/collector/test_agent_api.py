@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from collector.db.models import EnrollSecret, Host, HostSection, HostSectionHistory, NodeKey, ReportLog
 from tests.support.collector import CollectorUnderTest, make_report, node_auth
+from wire import DEFAULT_INTERVALS, DEFAULT_SECTIONS
 
 
 def test_enroll_gives_node_key_stored_only_as_hash(collector: CollectorUnderTest) -> None:
@@ -239,12 +240,7 @@ def test_events_are_stored_once(collector: CollectorUnderTest) -> None:
 def test_config_endpoint_needs_a_valid_key(collector: CollectorUnderTest) -> None:
     _agent_id, key = collector.enroll()
     answer = collector.client.get("/api/v1/config", headers=node_auth(key))
-    assert answer.status_code == 200 and answer.json()["sections"] == [
-        "os",
-        "hardware",
-        "network",
-        "software",
-    ]
+    assert answer.status_code == 200 and answer.json()["sections"] == list(DEFAULT_SECTIONS)
     assert collector.client.get("/api/v1/config", headers=node_auth("wpn_nope")).status_code == 401
 
 
@@ -270,7 +266,7 @@ def test_config_etag_gives_304_until_an_admin_changes_the_unit(collector: Collec
     assert changed.status_code == 200, changed.text
     effective = changed.json()["effective"]
     assert effective["heartbeat_seconds"] == 1800  # from the city
-    assert effective["section_intervals"] == {"os": 3600, "hardware": 3600, "network": 300, "software": 3600}
+    assert effective["section_intervals"] == {**DEFAULT_INTERVALS, "network": 300}
 
     fresh = collector.client.get("/api/v1/config", headers={**node_auth(key), "If-None-Match": etag})
     assert fresh.status_code == 200 and fresh.headers["etag"] != etag
