@@ -1,19 +1,20 @@
 """ORM models. API schemas are separate classes (collector/api, wire/).
 
 Aggregates: organisation (Unit), enrollment (EnrollSecret, NodeKey), inventory
-(Host, HostSection, HostAddress, ReportLog, HostEvent), people (User, RoleGrant,
-AuthSession) and the AuditLog.
+(Host, HostSection, HostAddress, HostSoftware, HostChange, HostTag, ReportLog, HostEvent),
+people (User, RoleGrant, AuthSession, ApiToken) and the AuditLog.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -28,14 +29,18 @@ from collector.db.base import Base, JsonDoc, UtcDateTime, utcnow
 
 __all__ = [
     "AgentConfigOverride",
+    "ApiToken",
     "AuditLog",
     "AuthSession",
     "EnrollSecret",
     "Host",
     "HostAddress",
+    "HostChange",
     "HostEvent",
     "HostSection",
     "HostSectionHistory",
+    "HostSoftware",
+    "HostTag",
     "NodeKey",
     "ReportLog",
     "RoleGrant",
@@ -101,17 +106,36 @@ class Host(Base):
     serial: Mapped[str] = mapped_column(String(255), default="", index=True)
     system_uuid: Mapped[str] = mapped_column(String(64), default="", index=True)
     agent_version: Mapped[str] = mapped_column(String(64), default="")
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired | merged
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     state_hash: Mapped[str | None] = mapped_column(String(64))
     enrolled_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     first_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    # Where the record comes from: an enrolled agent, an admin (printers, switches, PCs
+    # without the agent), a spreadsheet import, or a capture bundle from collect.ps1.
+    source: Mapped[str] = mapped_column(String(16), default="agent")  # agent | manual | import | bundle
+    device_type: Mapped[str] = mapped_column(
+        String(32), default="", index=True
+    )  # desktop, laptop, printer...
+    # Register fields that admins fill or import (资产清单).
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    location: Mapped[str] = mapped_column(String(128), default="")
+    asset_number: Mapped[str] = mapped_column(String(64), default="", index=True)
+    purchase_date: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # Summary columns for lists and exports, refreshed on ingest.
+    disk_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    primary_ip: Mapped[str] = mapped_column(String(64), default="")
+    primary_mac: Mapped[str] = mapped_column(String(64), default="")
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"))
 
     unit: Mapped[Unit] = relationship()
     addresses: Mapped[list[HostAddress]] = relationship(
         back_populates="host", cascade="all, delete-orphan", order_by="HostAddress.id"
     )
+    tags: Mapped[list[HostTag]] = relationship(cascade="all, delete-orphan", order_by="HostTag.tag")
 
 
 class NodeKey(Base):
@@ -191,6 +215,64 @@ class HostAddress(Base):
     host: Mapped[Host] = relationship(back_populates="addresses")
 
 
+class HostSoftware(Base):
+    """One installed program of one host, normalised from its software section, so that
+    "which hosts have X (version < Y)" is one indexed query (A9-T3.1, A9-M3.1)."""
+
+    __tablename__ = "host_software"
+    __table_args__ = (
+        Index("ix_host_software_name_version", "name_key", "version_key"),
+        Index("ix_host_software_host", "host_id", "name_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255))  # lower case, spaces collapsed
+    version: Mapped[str] = mapped_column(String(255), default="")
+    version_key: Mapped[str] = mapped_column(String(255), default="")  # sortable (services/versions.py)
+    publisher: Mapped[str] = mapped_column(String(255), default="")
+    architecture: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(String(16), default="")
+    kind: Mapped[str] = mapped_column(String(24), default="application")
+    scope: Mapped[str] = mapped_column(String(8), default="machine")
+    user: Mapped[str] = mapped_column(String(255), default="")
+    install_date: Mapped[str] = mapped_column(String(16), default="")
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class HostChange(Base):
+    """One change in a host's inventory, for its timeline: software installed, removed or
+    upgraded, a disk, memory or adapter swapped, an address or MAC changed (A9-M3.3)."""
+
+    __tablename__ = "host_changes"
+    __table_args__ = (
+        Index("ix_host_changes_host_at", "host_id", "at"),
+        Index("ix_host_changes_kind_at", "section", "change", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the agent collected it
+    section: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(16))  # added | removed | upgraded | downgraded | changed
+    subject: Mapped[str] = mapped_column(String(255))  # software name, "disk sda", "memory", "eth0"...
+    old: Mapped[str] = mapped_column(String(255), default="")
+    new: Mapped[str] = mapped_column(String(255), default="")
+    report_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class HostTag(Base):
+    """A free tag on a host (e.g. 内网, 涉密, 直报机), for filters."""
+
+    __tablename__ = "host_tags"
+    __table_args__ = (UniqueConstraint("host_id", "tag"), Index("ix_host_tags_tag", "tag"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    tag: Mapped[str] = mapped_column(String(64))
+
+
 class ReportLog(Base):
     """Every report received, by its client-made id (idempotency and delivery history)."""
 
@@ -239,6 +321,10 @@ class User(Base):
     password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Optional second factor (RFC 6238 TOTP); the secret is set when enrolment is confirmed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending: Mapped[str | None] = mapped_column(String(64))  # proposed, not yet confirmed
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code is accepted once
 
     grants: Mapped[list[RoleGrant]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -272,6 +358,24 @@ class AuthSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(255), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class ApiToken(Base):
+    """A user's token for automation (Bearer), acting with that user's roles. Hash only."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     user: Mapped[User] = relationship()

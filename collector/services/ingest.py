@@ -23,6 +23,15 @@ from collector.db.base import utcnow
 from collector.db.models import Host, HostAddress, HostEvent, HostSection, HostSectionHistory, ReportLog
 from collector.services.agent_config import effective_config
 from collector.services.errors import Conflict, Forbidden
+from collector.services.inventory import (
+    device_type_of_chassis,
+    forget_software,
+    hardware_changes,
+    network_changes,
+    record_changes,
+    software_changes,
+    sync_software,
+)
 from wire import EventAck, EventBatch, Report, ReportAck, SectionResult, config_etag, state_hash
 from wire.sections import HardwareFacts, NetworkFacts, OsFacts
 
@@ -82,6 +91,7 @@ def _apply_section(
     if result.status == "ok" and result.data is not None:
         data = result.data.model_dump(mode="json")
         if row.content_hash != result.content_hash:
+            _derive(session, host, name, row.data, data, collected_at, report_id)
             session.add(
                 HostSectionHistory(
                     host_id=host.id,
@@ -113,10 +123,37 @@ def _apply_section(
         row.content_hash = None
 
 
+def _derive(
+    session: Session,
+    host: Host,
+    name: str,
+    old: Any,
+    new: dict[str, Any],
+    collected_at: datetime,
+    report_id: uuid.UUID,
+) -> None:
+    """Normalised rows and the change timeline of a section whose content changed.
+    The first content of a section is the baseline: no change is recorded for it."""
+    baseline = not isinstance(old, dict)
+    changes: list[tuple[str, str, str, str]] = []
+    if name == "software":
+        sync_software(session, host, new.get("items"))
+        if not baseline:
+            changes = software_changes(old.get("items") or [], new.get("items") or [])
+    elif name == "hardware" and not baseline:
+        changes = hardware_changes(old, new)
+    elif name == "network" and not baseline:
+        changes = network_changes(old, new)
+    record_changes(session, host, name, changes, collected_at, report_id)
+
+
 def _forget_derived(session: Session, host: Host, name: str) -> None:
     """A section is gone (skipped, or not in a full report): drop what was derived from it."""
     if name == "network":
         session.execute(delete(HostAddress).where(HostAddress.host_id == host.id))
+        host.primary_ip = host.primary_mac = ""
+    elif name == "software":
+        forget_software(session, host)
 
 
 def _refresh_summary(session: Session, host: Host, name: str, data: BaseModel) -> None:
@@ -135,7 +172,11 @@ def _refresh_summary(session: Session, host: Host, name: str, data: BaseModel) -
         host.model = data.model
         host.serial = data.serial
         host.system_uuid = data.system_uuid[:64]
+        host.disk_bytes = sum(d.size_bytes for d in data.disks if not d.removable) or None
+        if not host.device_type:  # an admin's choice is kept
+            host.device_type = device_type_of_chassis(data.chassis_type, data.virtual)
     elif name == "network" and isinstance(data, NetworkFacts):
+        host.primary_ip, host.primary_mac = _primary_address(data)
         session.execute(delete(HostAddress).where(HostAddress.host_id == host.id))
         for iface in data.interfaces:
             if iface.kind == "loopback":
@@ -156,6 +197,29 @@ def _refresh_summary(session: Session, host: Host, name: str, data: BaseModel) -
                         scope=addr.scope,
                     )
                 )
+
+
+def _primary_address(data: NetworkFacts) -> tuple[str, str]:
+    """The address a register shows: the global IPv4 of the interface holding the default
+    route, else the first global IPv4 of a physical interface, else the first global address."""
+    default_ifaces = [r.interface for r in data.default_routes]
+    candidates = []
+    for iface in data.interfaces:
+        if iface.kind == "loopback":
+            continue
+        for addr in iface.addresses:
+            if addr.scope != "global":
+                continue
+            rank = (
+                iface.name not in default_ifaces,
+                addr.address.version != 4,
+                iface.kind == "virtual",
+            )
+            candidates.append((rank, str(addr.address), iface.mac or ""))
+    if not candidates:
+        return "", ""
+    _rank, address, mac = min(candidates)
+    return address[:64], mac[:64]
 
 
 def ingest_report(session: Session, host: Host, report: Report, size_bytes: int) -> ReportAck:
