@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
 from collector.api.schemas import (
     AddressOut,
     HostList,
     HostOut,
+    HostQuery,
     LoginRequest,
     LoginResponse,
     RevokedKeys,
@@ -26,8 +27,9 @@ from collector.services.agent_config import effective_config, set_override, unit
 from collector.services.auth import Principal
 from collector.services.enrollment import revoke_host_keys
 from collector.services.errors import Forbidden
-from collector.services.hosts import host_status, visible_hosts, visible_units
+from collector.services.hosts import host_status, visible_units
 from collector.services.org import unit_by_code
+from collector.services.register import list_hosts
 from collector.settings import Settings
 from wire import AgentConfig, config_etag
 
@@ -164,14 +166,45 @@ def host_out(host: Host, settings: Settings) -> HostOut:
         enrolled_at=host.enrolled_at,
         first_seen=host.first_seen,
         last_seen=host.last_seen,
+        source=host.source,
+        device_type=host.device_type,
+        owner=host.owner,
+        location=host.location,
+        asset_number=host.asset_number,
+        purchase_date=host.purchase_date,
+        tags=[t.tag for t in host.tags],
+        primary_ip=host.primary_ip,
+        primary_mac=host.primary_mac,
+        disk_bytes=host.disk_bytes,
     )
 
 
 @router.get("/hosts", response_model=HostList)
-def hosts(principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> HostList:
-    """Hosts in the caller's scope (a district admin sees their district only)."""
-    rows = visible_hosts(session, principal)
-    return HostList(total=len(rows), items=[host_out(h, settings) for h in rows])
+def hosts(
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    wanted: Annotated[HostQuery, Query()],
+) -> HostList:
+    """The asset register in the caller's scope (a district admin sees their district only),
+    filtered, sorted and paged. Filters combine with AND."""
+    found = list_hosts(
+        session,
+        principal,
+        wanted.to_filter(),
+        silent_after_hours=settings.silent_after_hours,
+        sort=wanted.sort,
+        direction=wanted.direction,
+        page=wanted.page,
+        per_page=wanted.per_page,
+    )
+    return HostList(
+        total=found.total,
+        page=found.page,
+        per_page=found.per_page,
+        pages=found.pages,
+        items=[host_out(h, settings) for h in found.items],
+    )
 
 
 def _unit_config_out(session: SessionDep, code: str, config: AgentConfig) -> UnitAgentConfig:

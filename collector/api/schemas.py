@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from collector.services.register import HostFilter
 from wire import AgentConfig
 
 __all__ = [
@@ -92,6 +93,16 @@ class HostOut(BaseModel):
     enrolled_at: datetime
     first_seen: datetime | None
     last_seen: datetime | None
+    source: str = Field(description="agent, manual (added by an admin), import (spreadsheet) or bundle.")
+    device_type: str = Field(description="desktop, laptop, server, virtual machine, printer, switch...")
+    owner: str = Field(description="The person or office using it.")
+    location: str = Field(description="Room or place.")
+    asset_number: str = Field(description="The bureau's asset number.")
+    purchase_date: date | None
+    tags: list[str]
+    primary_ip: str = Field(description="The address the register shows.")
+    primary_mac: str
+    disk_bytes: int | None = Field(description="Total size of the fixed disks.")
 
 
 class UnitAgentConfig(BaseModel):
@@ -106,5 +117,61 @@ class RevokedKeys(BaseModel):
 
 
 class HostList(BaseModel):
-    total: int
+    total: int = Field(description="Hosts matching the filter, over all pages.")
+    page: int = 1
+    per_page: int = 50
+    pages: int = 1
     items: list[HostOut]
+
+
+_Filter = Annotated[str, StringConstraints(max_length=255)]
+
+
+class HostQuery(_Strict):
+    """Query parameters of the host list and the register exports."""
+
+    q: _Filter = Field(default="", description="Host name, owner, asset number, serial or location contains.")
+    unit: _Filter = Field(default="", description="A unit code: that unit and its subtree.")
+    os: _Filter = Field(default="", description="OS name or family contains.")
+    software: _Filter = Field(default="", description="An installed title contains (case-insensitive).")
+    version_below: _Filter = Field(default="", description="... installed in a version lower than this.")
+    version_from: _Filter = Field(default="", description="... installed in this version or higher.")
+    ip: _Filter = Field(default="", description="An address starts with.")
+    mac: _Filter = Field(default="", description="A MAC address (any notation).")
+    status: Literal["", "online", "silent", "never", "retired"] = ""
+    tag: _Filter = ""
+    device_type: _Filter = ""
+    source: Literal["", "agent", "manual", "import", "bundle"] = ""
+    include_retired: bool = False
+    sort: Literal[
+        "hostname",
+        "unit",
+        "os",
+        "ip",
+        "model",
+        "asset_number",
+        "owner",
+        "last_seen",
+        "first_seen",
+        "device_type",
+    ] = "unit"
+    direction: Literal["asc", "desc"] = "asc"
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    per_page: int = Field(default=50, ge=1, le=500)
+
+    def to_filter(self) -> HostFilter:
+        return HostFilter(
+            q=self.q,
+            unit=self.unit,
+            os=self.os,
+            software=self.software,
+            version_below=self.version_below,
+            version_from=self.version_from,
+            ip=self.ip,
+            mac=self.mac,
+            status=self.status,
+            tag=self.tag,
+            device_type=self.device_type,
+            source=self.source,
+            include_retired=self.include_retired,
+        )

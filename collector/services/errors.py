@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "DomainError", "Forbidden", "Invalid", "NotFound", "Unauthorized"]
+__all__ = ["BadRequest", "Conflict", "DomainError", "Forbidden", "Invalid", "NotFound", "Unauthorized"]
 
 
 class DomainError(Exception):
@@ -14,6 +14,11 @@ class DomainError(Exception):
         self.detail = detail
         if code:
             self.code = code
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "bad_request"
 
 
 class Invalid(DomainError):
