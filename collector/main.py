@@ -8,12 +8,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from collector import __version__
-from collector.api import admin, agent, health
+from collector.api import access, admin, agent, assets, exports, health, register
 from collector.api.errors import install_error_handlers
 from collector.db.engine import make_engine, make_sessionmaker
 from collector.settings import Settings
+from collector.web import access_pages, assets_pages, register_pages
 from collector.web import routes as web
-from collector.web.routes import make_templates
+from collector.web.common import make_templates
 
 __all__ = ["create_app"]
 
@@ -37,6 +38,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(agent.router)
     app.include_router(admin.router)
+    app.include_router(register.router)
+    app.include_router(exports.router)
+    app.include_router(access.router)
+    app.include_router(assets.router)
     app.include_router(web.router)
+    app.include_router(register_pages.router)
+    app.include_router(access_pages.router)
+    app.include_router(assets_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
     return app

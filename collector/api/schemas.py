@@ -124,7 +124,7 @@ class HostList(BaseModel):
     items: list[HostOut]
 
 
-_Filter = Annotated[str, StringConstraints(max_length=255)]
+_Filter = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00]*$")]
 
 
 class HostQuery(_Strict):
