@@ -73,7 +73,7 @@ class ScanLog:
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() and len(text.strip()) < 19 else None
+    return int(text) if text.strip().isdecimal() and len(text.strip()) < 19 else None
 
 
 def parse_cvd_header(data: bytes) -> CvdHeader | None:

@@ -229,7 +229,7 @@ def split_host_port(value: str) -> tuple[str, int | None]:
         return host, as_port(rest.lstrip(":")) if rest.startswith(":") else None
     if text.count(":") == 1:
         host, _, port = text.partition(":")
-        if port.strip().isdigit():
+        if port.strip().isdecimal():
             return host.strip(), as_port(port)
     return text, None
 

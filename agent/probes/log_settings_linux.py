@@ -94,7 +94,7 @@ def parse_auditd_conf(text: str) -> AuditdFacts:
 
     def number(key: str) -> int | None:
         value = values.get(key, "")
-        return int(value) if value.isdigit() and len(value) < 12 else None
+        return int(value) if value.isdecimal() and len(value) < 12 else None
 
     return AuditdFacts(
         installed=True,

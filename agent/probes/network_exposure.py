@@ -47,7 +47,7 @@ def clean(text: str) -> str:
 
 def is_number(text: str) -> bool:
     """ASCII digits only (``str.isdigit`` also accepts '²', which int() refuses)."""
-    return text.isascii() and text.isdigit()
+    return text.isascii() and text.isdecimal()
 
 
 def owner(name: str = "", pid: int | None = None, executable: str = "") -> SocketOwner:

@@ -42,6 +42,10 @@ _ADAPTER_PROPERTIES = (
     "PhysicalAdapter,MACAddress"
 )
 #: One PowerShell call (Windows PowerShell 5.1 and PowerShell 7): each part in its own try/catch.
+#: Get-NetRoute runs with -ErrorAction SilentlyContinue: it reports "no matching MSFT_NetRoute
+#: objects" for a prefix without a route (::/0 on most IPv4-only networks), which -ErrorAction
+#: Stop would turn into a failure of the whole part; a missing cmdlet (Windows 7) still throws.
+#: ActiveStore: a static gateway is also in the PersistentStore and would be listed twice.
 POWERSHELL = (
     "[Console]::OutputEncoding=[Text.Encoding]::UTF8; $r=[ordered]@{}; $e=@(); "
     "try { $r.Configurations = @(Get-CimInstance -ClassName Win32_NetworkAdapterConfiguration "
@@ -50,7 +54,8 @@ POWERSHELL = (
     "try { $r.Adapters = @(Get-CimInstance -ClassName Win32_NetworkAdapter -ErrorAction Stop | "
     f"Where-Object {{ $_.NetConnectionID }} | Select-Object -Property {_ADAPTER_PROPERTIES}) }} "
     "catch { $e += 'Win32_NetworkAdapter: ' + $_ }; "
-    "try { $r.Routes = @(Get-NetRoute -DestinationPrefix '0.0.0.0/0','::/0' -ErrorAction Stop | "
+    "try { $r.Routes = @(Get-NetRoute -DestinationPrefix '0.0.0.0/0','::/0' -PolicyStore ActiveStore "
+    "-ErrorAction SilentlyContinue | "
     "Select-Object -Property DestinationPrefix,NextHop,InterfaceIndex,InterfaceAlias,RouteMetric,"
     "InterfaceMetric) } catch { try { $r.Routes = @(Get-CimInstance -ClassName Win32_IP4RouteTable "
     "-Filter 'Destination=''0.0.0.0''' -ErrorAction Stop | Select-Object -Property Destination,Mask,"
@@ -120,7 +125,7 @@ def _raw_addresses(config: Mapping[str, Any]) -> list[RawAddress]:
     for i, address in enumerate(addresses):
         family = "inet6" if ":" in address else "inet"
         subnet = subnets[i] if i < len(subnets) else ""
-        raw.append(RawAddress(family, address, f"/{subnet}" if subnet.isdigit() else subnet or None))
+        raw.append(RawAddress(family, address, f"/{subnet}" if subnet.isdecimal() else subnet or None))
     return raw
 
 

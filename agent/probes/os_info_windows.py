@@ -113,7 +113,7 @@ def parse_cim_datetime(value: Any) -> datetime | None:
                 local = datetime.strptime(cim.group(1), "%Y%m%d%H%M%S")
                 offset = timezone(timedelta(minutes=int(cim.group(3) or 0)))
                 parsed = local.replace(tzinfo=offset).astimezone(UTC)
-            elif text.isdigit():
+            elif text.isdecimal():
                 parsed = datetime.fromtimestamp(int(text), UTC)
             else:
                 parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -166,7 +166,7 @@ def _build(product: Mapping[str, Any], os: Mapping[str, Any]) -> str:
     build = _text(product.get("CurrentBuild")) or _text(product.get("CurrentBuildNumber"))
     build = build or _text(os.get("BuildNumber"))
     ubr = _text(product.get("UBR"))
-    return f"{build}.{ubr}" if build and ubr.isdigit() else build
+    return f"{build}.{ubr}" if build and ubr.isdecimal() else build
 
 
 def _first(data: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -203,13 +203,13 @@ def parse_rpm_installtimes(text: str) -> datetime | None:
     newest = None
     for line in text.splitlines():
         stamp = line.split(" ", 1)[0]
-        if stamp.isdigit() and len(stamp) < 12:
+        if stamp.isdecimal() and len(stamp) < 12:
             newest = max(newest or 0, int(stamp))
     return datetime.fromtimestamp(newest, UTC) if newest else None
 
 
 def _natural(version: str) -> list[tuple[int, int | str]]:
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|[^\d.\-+~]+", version)]
+    return [(0, int(p)) if p.isdecimal() else (1, p) for p in re.findall(r"\d+|[^\d.\-+~]+", version)]
 
 
 def newer_kernel(running: str, installed: Iterable[str]) -> str:

@@ -294,7 +294,7 @@ def parse_pending_updates(data: Any) -> list[PendingUpdate]:
         kb_list = kbs if isinstance(kbs, list) else [kbs] if kbs else []
         kb = _clip(kb_list[0]) if kb_list else ""
         match = _KB.search(title)
-        ident = f"KB{kb}" if kb.isdigit() else kb or (f"KB{match.group(1)}" if match else title[:255])
+        ident = f"KB{kb}" if kb.isdecimal() else kb or (f"KB{match.group(1)}" if match else title[:255])
         if not ident:
             continue
         name, guids = _classification(item.get("Categories"), item.get("CategoryIDs"))

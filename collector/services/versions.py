@@ -28,13 +28,13 @@ def version_key(version: str) -> str:
     text = version.strip()
     epoch = 0
     head, sep, rest = text.partition(":")
-    if sep and head.isdigit() and len(head) <= 9:
+    if sep and head.isdecimal() and len(head) <= 9:
         epoch, text = int(head), rest
     parts = [f"{epoch:0{_WIDTH}d}"]
     for part in _PART.findall(text):
         if part == "~":
             parts.append("!")  # before digits and letters in ASCII: 1.0~rc1 < 1.0
-        elif part.isdigit():
+        elif part.isdecimal():
             number = part.lstrip("0") or "0"
             parts.append(number.rjust(_WIDTH, "0") if len(number) <= _WIDTH else "9" * _WIDTH)
         else:

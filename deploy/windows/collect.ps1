@@ -36,16 +36,21 @@ if ((Test-Path $OutDir) -and @(Get-ChildItem -Force $OutDir).Count -gt 0) {
     exit 1
 }
 New-Item -ItemType Directory -Force -Path (Join-Path $OutDir "commands"), (Join-Path $OutDir "registry") | Out-Null
+# A full path from here on: .NET calls ([IO.File]::WriteAllText) resolve a relative path against
+# the process's current directory, which is not PowerShell's current location after a cd.
+$OutDir = (Resolve-Path -LiteralPath $OutDir).ProviderPath
 $Commands = New-Object System.Collections.ArrayList
 $Registry = New-Object System.Collections.ArrayList
 $Script:Step = 0
 $Script:Steps = 1
 
 function Quote-Argument([string]$arg) {
-    # The Microsoft C runtime's rules, as Python's subprocess.list2cmdline applies them.
-    if ($arg.Length -gt 0 -and $arg -notmatch '[\s"]') { return $arg }
+    # Python's subprocess.list2cmdline, character for character (the Microsoft C runtime's rules):
+    # quoted only when empty or holding a space or tab; a quote is escaped with a backslash (and
+    # the backslashes before it doubled); trailing backslashes are doubled only inside quotes.
+    $quote = ($arg.Length -eq 0) -or $arg.Contains(' ') -or $arg.Contains("`t")
     $out = New-Object System.Text.StringBuilder
-    [void]$out.Append('"')
+    if ($quote) { [void]$out.Append('"') }
     $slashes = 0
     foreach ($ch in $arg.ToCharArray()) {
         if ($ch -eq '\') { $slashes++; continue }
@@ -53,8 +58,11 @@ function Quote-Argument([string]$arg) {
         else { if ($slashes) { [void]$out.Append('\' * $slashes) }; [void]$out.Append($ch) }
         $slashes = 0
     }
-    if ($slashes) { [void]$out.Append('\' * ($slashes * 2)) }
-    [void]$out.Append('"')
+    if ($slashes) { [void]$out.Append('\' * $slashes) }
+    if ($quote) {
+        if ($slashes) { [void]$out.Append('\' * $slashes) }
+        [void]$out.Append('"')
+    }
     return $out.ToString()
 }
 
@@ -65,7 +73,13 @@ function Progress([string]$what) {
 }
 
 function Invoke-Recorded([int]$Timeout, [string[]]$Argv) {
-    foreach ($known in $Commands) { if ([string]::Join([char]0, $known.argv) -eq [string]::Join([char]0, $Argv)) { return } }
+    foreach ($known in $Commands) {
+        if ([string]::Join([char]0, $known.argv) -ceq [string]::Join([char]0, $Argv)) {
+            # Run once (the generated block runs 'reg query HKU' before the per-user steps
+            # below need its output): the recorded output again.
+            return (Get-Content -Path (Join-Path $OutDir $known.stdout) -ErrorAction SilentlyContinue)
+        }
+    }
     $n = "{0:D4}" -f $Commands.Count
     $out = Join-Path $OutDir "commands\$n.out"
     $err = Join-Path $OutDir "commands\$n.err"
@@ -103,6 +117,9 @@ function Export-Recorded([string]$Key) {
     $n = "{0:D4}" -f $Registry.Count
     $file = Join-Path $OutDir "registry\$n.reg"
     Progress "reg export $Key"
+    # Continue, in this function only: under Stop, Windows PowerShell turns the first line reg.exe
+    # writes to stderr (an absent key) into a terminating error that would end the capture.
+    $ErrorActionPreference = "Continue"
     & reg.exe export $Key $file /y 2>&1 | Out-Null
     if ($LASTEXITCODE -ne 0 -or -not (Test-Path $file)) { return $false }
     [void]$Registry.Add(@{ key = $Key; file = "registry/$n.reg" })
@@ -148,7 +165,7 @@ $null = Invoke-Recorded -Timeout 60 -Argv @('wmic', 'path', 'Win32_Processor', '
 $null = Invoke-Recorded -Timeout 60 -Argv @('wmic', 'path', 'Win32_DiskDrive', 'get', '/format:list')
 $null = Invoke-Recorded -Timeout 60 -Argv @('wmic', 'path', 'Win32_NetworkAdapter', 'get', '/format:list')
 $null = Invoke-Recorded -Timeout 60 -Argv @('wmic', 'path', 'Win32_PhysicalMemory', 'get', '/format:list')
-$null = Invoke-Recorded -Timeout 60 -Argv @('powershell.exe', '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-Command', '[Console]::OutputEncoding=[Text.Encoding]::UTF8; $r=[ordered]@{}; $e=@(); try { $r.Configurations = @(Get-CimInstance -ClassName Win32_NetworkAdapterConfiguration -Filter ''IPEnabled=True'' -ErrorAction Stop | Select-Object -Property Index,InterfaceIndex,Description,MACAddress,IPAddress,IPSubnet,DefaultIPGateway,DNSServerSearchOrder,DHCPEnabled,DHCPServer,DNSDomain,DNSDomainSuffixSearchOrder,MTU) } catch { $e += ''Win32_NetworkAdapterConfiguration: '' + $_ }; try { $r.Adapters = @(Get-CimInstance -ClassName Win32_NetworkAdapter -ErrorAction Stop | Where-Object { $_.NetConnectionID } | Select-Object -Property Index,InterfaceIndex,NetConnectionID,Name,Description,ProductName,NetConnectionStatus,NetEnabled,PhysicalAdapter,MACAddress) } catch { $e += ''Win32_NetworkAdapter: '' + $_ }; try { $r.Routes = @(Get-NetRoute -DestinationPrefix ''0.0.0.0/0'',''::/0'' -ErrorAction Stop | Select-Object -Property DestinationPrefix,NextHop,InterfaceIndex,InterfaceAlias,RouteMetric,InterfaceMetric) } catch { try { $r.Routes = @(Get-CimInstance -ClassName Win32_IP4RouteTable -Filter ''Destination=''''0.0.0.0'''''' -ErrorAction Stop | Select-Object -Property Destination,Mask,NextHop,InterfaceIndex,Metric1) } catch { $e += ''routes: '' + $_ } }; $r.Errors = @($e | ForEach-Object { [string]$_ }); $r | ConvertTo-Json -Depth 4 -Compress')
+$null = Invoke-Recorded -Timeout 60 -Argv @('powershell.exe', '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-Command', '[Console]::OutputEncoding=[Text.Encoding]::UTF8; $r=[ordered]@{}; $e=@(); try { $r.Configurations = @(Get-CimInstance -ClassName Win32_NetworkAdapterConfiguration -Filter ''IPEnabled=True'' -ErrorAction Stop | Select-Object -Property Index,InterfaceIndex,Description,MACAddress,IPAddress,IPSubnet,DefaultIPGateway,DNSServerSearchOrder,DHCPEnabled,DHCPServer,DNSDomain,DNSDomainSuffixSearchOrder,MTU) } catch { $e += ''Win32_NetworkAdapterConfiguration: '' + $_ }; try { $r.Adapters = @(Get-CimInstance -ClassName Win32_NetworkAdapter -ErrorAction Stop | Where-Object { $_.NetConnectionID } | Select-Object -Property Index,InterfaceIndex,NetConnectionID,Name,Description,ProductName,NetConnectionStatus,NetEnabled,PhysicalAdapter,MACAddress) } catch { $e += ''Win32_NetworkAdapter: '' + $_ }; try { $r.Routes = @(Get-NetRoute -DestinationPrefix ''0.0.0.0/0'',''::/0'' -PolicyStore ActiveStore -ErrorAction SilentlyContinue | Select-Object -Property DestinationPrefix,NextHop,InterfaceIndex,InterfaceAlias,RouteMetric,InterfaceMetric) } catch { try { $r.Routes = @(Get-CimInstance -ClassName Win32_IP4RouteTable -Filter ''Destination=''''0.0.0.0'''''' -ErrorAction Stop | Select-Object -Property Destination,Mask,NextHop,InterfaceIndex,Metric1) } catch { $e += ''routes: '' + $_ } }; $r.Errors = @($e | ForEach-Object { [string]$_ }); $r | ConvertTo-Json -Depth 4 -Compress')
 $null = Invoke-Recorded -Timeout 60 -Argv @('wmic', 'path', 'Win32_NetworkAdapterConfiguration', 'get', '/format:list')
 $null = Invoke-Recorded -Timeout 60 -Argv @('wmic', 'path', 'Win32_IP4RouteTable', 'get', '/format:list')
 $null = Invoke-Recorded -Timeout 30 -Argv @('reg', 'query', 'HKU')
@@ -210,13 +227,13 @@ foreach ($sid in $sids) {
 $parts = New-Object System.Collections.ArrayList
 foreach ($c in $Commands) {
     $argv = [string]::Join(", ", @($c.argv | ForEach-Object { Json-String $_ }))
-    $rc = "null"
+    $rc = "-1"  # an integer always: the replay reads it with int()
     if ($c.returncode -ne $null) { $rc = [string]$c.returncode }
     [void]$parts.Add(('  {{"argv": [{0}], "returncode": {1}, "stdout": {2}, "stderr": {3}}}' -f $argv, $rc, (Json-String $c.stdout), (Json-String $c.stderr)))
 }
 $keys = New-Object System.Collections.ArrayList
 foreach ($r in $Registry) { [void]$keys.Add(('  {{"key": {0}, "file": {1}}}' -f (Json-String $r.key), (Json-String $r.file))) }
-$now = [DateTime]::UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ")
+$now = [DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [Globalization.CultureInfo]::InvariantCulture)
 $manifest = @(
     "{",
     ' "format": 1,',

@@ -52,6 +52,14 @@ function Say($text) {
     Write-Host $text
 }
 function Fail($text) { Say "ERROR: $text"; exit 1 }
+function Invoke-Sc([string]$arguments) {
+    # sc.exe gets this command line exactly as written. Windows PowerShell does not escape the
+    # quotes inside an argument: '& sc.exe ... binPath= $binPath' would hand sc.exe the quoted
+    # program path split at its spaces (binPath= C:\Program). Returns sc.exe's exit code.
+    $p = Start-Process -FilePath "sc.exe" -ArgumentList $arguments -NoNewWindow -Wait -PassThru `
+        -RedirectStandardOutput (Join-Path $LogDir "sc.out")
+    return $p.ExitCode
+}
 
 try {
     $principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent())
@@ -106,23 +114,32 @@ try {
             $enroll += @("--ca-bundle", $caCopy)
         }
         if ($Proxy) { $enroll += @("--proxy", $Proxy) }
-        $output = $secret | & $Exe @enroll 2>&1
-        $code = $LASTEXITCODE
-        $secret = $null
-        Say ($output | Out-String).Trim()
+        # Continue while the agent runs: under Stop, Windows PowerShell turns the first line it
+        # writes to stderr into a terminating error, before its exit code can be read.
+        $ErrorActionPreference = "Continue"
+        try {
+            $output = $secret | & $Exe @enroll 2>&1
+            $code = $LASTEXITCODE
+        } finally {
+            $ErrorActionPreference = "Stop"
+            $secret = $null
+        }
+        Say ((@($output) | ForEach-Object { [string]$_ }) -join [Environment]::NewLine).Trim()
         if ($code -ne 0) { Fail "enrollment failed (exit $code)" }
     } else {
         Say "already enrolled: node key and queue kept"
     }
 
+    # binPath= "\"<exe>\" --config \"<config>\" service-host": the C runtime's escaped quotes,
+    # so that the service's command line keeps the quotes around the paths.
+    $binPath = '"\"{0}\" --config \"{1}\" service-host"' -f $Exe, $Config
     if (-not $service) {
-        $binPath = "`"$Exe`" --config `"$Config`" service-host"
-        & sc.exe create $ServiceName binPath= $binPath start= delayed-auto DisplayName= "Watchpost Agent" | Out-Null
-        if ($LASTEXITCODE -ne 0) { Fail "could not create the service" }
+        $code = Invoke-Sc ('create {0} binPath= {1} start= delayed-auto DisplayName= "Watchpost Agent"' -f $ServiceName, $binPath)
+        if ($code -ne 0) { Fail "could not create the service (sc.exe exit $code)" }
         & sc.exe description $ServiceName "Watchpost network-security monitoring agent" | Out-Null
     } else {
-        $binPath = "`"$Exe`" --config `"$Config`" service-host"
-        & sc.exe config $ServiceName binPath= $binPath start= delayed-auto | Out-Null
+        $code = Invoke-Sc ('config {0} binPath= {1} start= delayed-auto' -f $ServiceName, $binPath)
+        if ($code -ne 0) { Fail "could not reconfigure the service (sc.exe exit $code)" }
     }
     # Restarted after a failure or after it restarts itself above its memory limit (exit 75).
     & sc.exe failure $ServiceName reset= 86400 actions= restart/60000/restart/60000/restart/300000 | Out-Null

@@ -240,3 +240,13 @@ def test_replay_of_a_wmic_capture(tmp_path: Path) -> None:
 def test_docs_show_the_exact_commands() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs/probes/network.md").read_text(encoding="utf-8")
     assert POWERSHELL_ARGV[-1] in doc and " ".join(wmic_argv("Win32_NetworkAdapterConfiguration")) in doc
+
+
+def test_the_route_query_survives_a_prefix_without_a_route() -> None:
+    """Get-NetRoute reports "no matching MSFT_NetRoute objects" for ::/0 on an IPv4-only network:
+    under -ErrorAction Stop that error would throw away the IPv4 default routes too. A static
+    gateway is also in the PersistentStore, so only the ActiveStore is asked."""
+    script = POWERSHELL_ARGV[-1]
+    route = script[script.index("Get-NetRoute") : script.index("Win32_IP4RouteTable")]
+    assert "-ErrorAction Stop" not in route and "-ErrorAction SilentlyContinue" in route
+    assert "-PolicyStore ActiveStore" in route

@@ -78,3 +78,60 @@ def test_the_generator_runs_from_the_command_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert copy.read_bytes() == SCRIPT.read_bytes()
+
+
+def _function(name: str) -> str:
+    script = _script()
+    start = script.index(f"function {name}(")
+    return script[start : script.index("\n}\n", start)]
+
+
+def test_a_command_run_twice_gives_its_recorded_output_again() -> None:
+    """The generated block runs `reg query HKU` before the per-user steps read its output: the
+    second call must return that output, or no loaded hive is exported and the offline mounts
+    are numbered differently from the agent's (their argv then misses in a replay)."""
+    assert "Invoke-Recorded -Timeout 30 -Argv @('reg', 'query', 'HKU')" in _script().split(BEGIN)[1]
+    invoke = _function("Invoke-Recorded")
+    repeat = invoke[: invoke.index("$n = ")]
+    assert "return (Get-Content -Path (Join-Path $OutDir $known.stdout)" in repeat
+    assert "-ceq" in repeat  # the replay matches argv case-sensitively
+
+
+def test_an_absent_registry_key_does_not_end_the_capture() -> None:
+    """Under $ErrorActionPreference = "Stop", Windows PowerShell turns reg.exe's stderr line
+    (2>&1) into a terminating error; Export-Recorded relaxes it for its own scope."""
+    assert '$ErrorActionPreference = "Stop"' in _script()
+    export = _function("Export-Recorded")
+    assert export.index('$ErrorActionPreference = "Continue"') < export.index("& reg.exe export")
+
+
+def _list2cmdline_port(arg: str) -> str:
+    """Quote-Argument of collect.ps1, transcribed line by line."""
+    quote = len(arg) == 0 or " " in arg or "\t" in arg
+    out = '"' if quote else ""
+    slashes = 0
+    for ch in arg:
+        if ch == "\\":
+            slashes += 1
+            continue
+        out += "\\" * (slashes * 2 + 1) + '"' if ch == '"' else "\\" * slashes + ch
+        slashes = 0
+    out += "\\" * slashes
+    return out + ("\\" * slashes + '"' if quote else "")
+
+
+def test_quote_argument_is_list2cmdline() -> None:
+    quote = _function("Quote-Argument")
+    assert "$quote = ($arg.Length -eq 0) -or $arg.Contains(' ') -or $arg.Contains(\"`t\")" in quote
+    assert "if ($slashes) { [void]$out.Append('\\' * $slashes) }" in quote
+    samples = ["", "a b", 'a"b', "a\\", "a b\\", 'a\\"b', "x\ny", "\\\\server\\share x\\", "\t"]
+    samples += [argv[-1] for _, argv in windows_sources().commands]
+    for sample in samples:
+        assert _list2cmdline_port(sample) == subprocess.list2cmdline([sample]), sample
+
+
+def test_the_manifest_loads_in_any_culture() -> None:
+    script = _script()
+    assert "[Globalization.CultureInfo]::InvariantCulture" in script.split("$now = ")[1].split("\n")[0]
+    assert '$rc = "null"' not in script  # the replay reads returncode with int()
+    assert "$OutDir = (Resolve-Path -LiteralPath $OutDir).ProviderPath" in script

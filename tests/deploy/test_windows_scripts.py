@@ -73,3 +73,18 @@ def test_data_folder_is_kept_on_upgrade_and_locked_down() -> None:
     assert "Remove-Item -Recurse -Force $DataRoot" not in install
     assert "*S-1-5-18:(OI)(CI)F" in install and "*S-1-5-32-544:(OI)(CI)F" in install
     assert "if ($Purge -and (Test-Path $DataRoot))" in uninstall
+
+
+def test_the_service_command_line_reaches_sc_exe_whole() -> None:
+    """Windows PowerShell 5.1 does not escape quotes inside a native argument, so the quoted
+    binPath= goes to sc.exe as one written command line with C-runtime escapes (\\")."""
+    script = _text("install-agent.ps1")
+    assert not re.search(r"&\s*sc\.exe\s+(create|config)\b[^\n]*binPath=", script)
+    assert '$binPath = \'"\\"{0}\\" --config \\"{1}\\" service-host"\' -f $Exe, $Config' in script
+    assert 'Start-Process -FilePath "sc.exe" -ArgumentList $arguments' in script
+
+
+def test_enrollment_output_on_stderr_does_not_abort_the_install() -> None:
+    script = _text("install-agent.ps1")
+    before = script[: script.index("$output = $secret | & $Exe @enroll 2>&1")]
+    assert before.rstrip().endswith("try {") and '$ErrorActionPreference = "Continue"' in before[-400:]
