@@ -152,18 +152,27 @@ class ReplayContext(HostContext):
             raise ReadError(name, "not in the capture")
         return facts[name]
 
+    def _inside(self, name: str) -> Path:
+        """A file the manifest names, which must lie inside the bundle (no ``..``, no absolute path)."""
+        path = (self.bundle / name).resolve()
+        if not path.is_relative_to(self.bundle.resolve()):
+            raise ReadError(name, "outside the bundle")
+        if not path.is_file():
+            raise ReadError(name, "missing from the bundle")
+        return path
+
     def run(self, argv: list[str], *, timeout: float | None = None) -> CommandResult:
         for entry in self.manifest.get("commands", []):
             if entry.get("argv") == list(argv):
-                read = _decode((self.bundle / entry["stdout"]).read_bytes())
-                err = _decode((self.bundle / entry["stderr"]).read_bytes())
+                read = _decode(self._inside(str(entry["stdout"])).read_bytes())
+                err = _decode(self._inside(str(entry["stderr"])).read_bytes())
                 return CommandResult(tuple(argv), int(entry.get("returncode", 0)), read, err)
         raise ReadError(" ".join(argv), "not in the capture")
 
     def reg_export(self, key: str) -> bytes:
         for entry in self.manifest.get("registry", []):
             if str(entry.get("key", "")).lower() == key.lower():
-                return (self.bundle / str(entry["file"])).read_bytes()
+                return self._inside(str(entry["file"])).read_bytes()
         raise ReadError(f"reg export {key}", "not in the capture")
 
 

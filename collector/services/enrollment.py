@@ -87,6 +87,10 @@ def enroll(
     if host is not None:
         if host.status == "retired":
             raise Forbidden("this host was retired; an admin must restore it first", "host_retired")
+        if host.status == "merged":
+            raise Forbidden(
+                "this record was merged into another; reset the agent to enroll it as new", "host_merged"
+            )
         active = set(
             session.scalars(
                 select(NodeKey.key_hash).where(NodeKey.host_id == host.id, NodeKey.revoked_at.is_(None))

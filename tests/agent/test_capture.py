@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.capture import SCRUBBED, BundleRecorder, ReplayContext, capture
-from agent.host import HostContext
+from agent.host import HostContext, ReadError
 from agent.probes import PROBES
 from agent.scan import scan_sections
 
@@ -123,3 +123,27 @@ def test_capture_and_replay_from_the_command_line(tmp_path: Path) -> None:
 def test_not_a_bundle_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a capture bundle"):
         ReplayContext(tmp_path)
+
+
+def test_a_manifest_cannot_point_outside_its_bundle(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (tmp_path / "secret.txt").write_text("not yours\n")
+    (bundle / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "platform": "linux",
+                "facts": {},
+                "commands": [
+                    {"argv": ["cat"], "returncode": 0, "stdout": "../secret.txt", "stderr": "/etc/hostname"}
+                ],
+                "registry": [{"key": "HKLM\\X", "file": "registry/none.reg"}],
+            }
+        )
+    )
+    replay = ReplayContext(bundle)
+    with pytest.raises(ReadError, match="outside the bundle"):
+        replay.run(["cat"])
+    with pytest.raises(ReadError, match="missing from the bundle"):
+        replay.reg_export("HKLM\\X")
