@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from collector.api.errors import ApiProblem
 from collector.services.auth import Principal, principal_for_token, same_token
+from collector.services.tokens import is_api_token, principal_for_api_token
 from collector.settings import Settings
 
 __all__ = [
@@ -75,7 +76,8 @@ def agent_host_id(request: Request, session: Annotated[Session, Depends(get_sess
 
 
 def current_principal(request: Request, session: Annotated[Session, Depends(get_session)]) -> Principal:
-    """The admin behind a Bearer token or the session cookie.
+    """The admin behind a Bearer token (a login session's or an API token's, told apart by the
+    ``wpt_`` prefix) or the session cookie.
 
     Cookie-authenticated writes must echo the session's CSRF token in X-CSRF-Token.
     """
@@ -89,7 +91,10 @@ def current_principal(request: Request, session: Annotated[Session, Depends(get_
             "log in first (POST /api/v1/auth/login)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = principal_for_token(session, token)
+    if not from_cookie and is_api_token(token):
+        principal = principal_for_api_token(session, token)
+    else:
+        principal = principal_for_token(session, token)
     session.commit()
     sent = request.headers.get("x-csrf-token", "")
     if from_cookie and request.method in _UNSAFE and not same_token(sent, principal.csrf_token):

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
+from collector.api.access_schemas import TotpLoginRequest
 from collector.api.schemas import (
     AddressOut,
     HostList,
     HostOut,
     HostQuery,
-    LoginRequest,
     LoginResponse,
     RevokedKeys,
     RoleOut,
@@ -26,7 +26,7 @@ from collector.services import auth
 from collector.services.agent_config import effective_config, set_override, unit_override
 from collector.services.auth import Principal
 from collector.services.enrollment import revoke_host_keys
-from collector.services.errors import Forbidden
+from collector.services.errors import NotFound
 from collector.services.hosts import host_status, visible_units
 from collector.services.org import unit_by_code
 from collector.services.register import list_hosts
@@ -67,15 +67,17 @@ def set_session_cookie(response: Response, request: Request, settings: Settings,
     "/auth/login",
     response_model=LoginResponse,
     responses={
-        401: {"description": "Wrong user name or password."},
+        401: {"description": "Wrong user name, password or code; or a code is needed (totp_required)."},
         423: {"description": "Account locked after repeated failures."},
         422: {"description": "Malformed request."},
     },
 )
 def login(
-    body: LoginRequest, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+    body: TotpLoginRequest, request: Request, response: Response, session: SessionDep, settings: SettingsDep
 ) -> LoginResponse:
-    """Log in with user name and password; sets an HttpOnly session cookie and returns a token."""
+    """Log in with user name and password (and ``totp_code`` when the account has two-factor
+    sign-in: without it the answer is 401 ``totp_required``); sets an HttpOnly session cookie
+    and returns a token."""
     token, auth_session = auth.login(
         session,
         settings,
@@ -83,6 +85,7 @@ def login(
         body.password,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent", ""),
+        totp_code=body.totp_code,
     )
     session.commit()
     principal = auth.principal_for_token(session, token)
@@ -217,8 +220,8 @@ def _unit_config_out(session: SessionDep, code: str, config: AgentConfig) -> Uni
 def get_unit_agent_config(code: str, principal: PrincipalDep, session: SessionDep) -> UnitAgentConfig:
     """A unit's own override and the configuration its agents get (merged from the city down)."""
     unit = unit_by_code(session, code)
-    if not principal.can_see_unit(unit.id):
-        raise Forbidden(f"unit {code} is outside your scope")
+    if not principal.can_see_unit(unit.id):  # out of scope looks exactly like missing
+        raise NotFound(f"no unit with code {code!r}", "unknown_unit")
     config = effective_config(session, unit.id)
     return _unit_config_out(session, code, config)
 

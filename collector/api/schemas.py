@@ -142,6 +142,9 @@ class HostQuery(_Strict):
     tag: _Filter = ""
     device_type: _Filter = ""
     source: Literal["", "agent", "manual", "import", "bundle"] = ""
+    vendor: _Filter = Field(default="", description="The make equals.")
+    model: _Filter = Field(default="", description="The model equals.")
+    software_exact: bool = Field(default=False, description="`software` is the exact title.")
     include_retired: bool = False
     sort: Literal[
         "hostname",
@@ -173,5 +176,8 @@ class HostQuery(_Strict):
             tag=self.tag,
             device_type=self.device_type,
             source=self.source,
+            vendor=self.vendor,
+            model=self.model,
+            software_exact=self.software_exact,
             include_retired=self.include_retired,
         )

@@ -12,7 +12,7 @@ from collector.db.base import utcnow
 from collector.db.models import AgentConfigOverride, Unit
 from collector.services.audit import record
 from collector.services.auth import Principal
-from collector.services.errors import Forbidden, Invalid
+from collector.services.errors import Forbidden, Invalid, NotFound
 from collector.services.org import unit_by_code
 from wire import AgentConfig
 
@@ -68,6 +68,8 @@ def set_override(
 ) -> AgentConfig:
     """Replace a unit's override; the merged result must be a valid config for the unit and below."""
     unit = unit_by_code(session, unit_code)
+    if not principal.can_see_unit(unit.id):  # out of scope looks exactly like missing
+        raise NotFound(f"no unit with code {unit_code!r}", "unknown_unit")
     if not principal.can_manage_unit(unit.id):
         raise Forbidden(f"you may not change the agent configuration of unit {unit_code}")
     unknown = set(values) - set(AgentConfig.model_fields)

@@ -57,6 +57,9 @@ class HostFilter:
     tag: str = ""
     device_type: str = ""
     source: str = ""  # agent | manual | import | bundle
+    vendor: str = ""  # the make equals (hardware view drill-down)
+    model: str = ""  # the model equals
+    software_exact: bool = False  # `software` names the title exactly (case and spacing aside)
     include_retired: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -127,12 +130,20 @@ def filtered_hosts(
         query = query.where(Host.device_type == wanted.device_type)
     if wanted.source:
         query = query.where(Host.source == wanted.source)
+    if wanted.vendor:
+        query = query.where(Host.vendor == wanted.vendor)
+    if wanted.model:
+        query = query.where(Host.model == wanted.model)
     if wanted.software.strip() or wanted.version_below or wanted.version_from:
         if not wanted.software.strip():
             raise BadRequest("a version filter needs a software name", "bad_filter")
         installed = [HostSoftware.host_id == Host.id]
         key = name_key(wanted.software)
-        installed.append(HostSoftware.name_key.like(_like(key), escape="\\"))
+        installed.append(
+            HostSoftware.name_key == key
+            if wanted.software_exact
+            else HostSoftware.name_key.like(_like(key), escape="\\")
+        )
         if wanted.version_below:
             installed.append(HostSoftware.version_key < version_key(wanted.version_below))
         if wanted.version_from:

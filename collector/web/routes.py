@@ -1,4 +1,4 @@
-"""Pages: login and logout."""
+"""Pages: login (password, then the TOTP code for accounts that have one) and logout."""
 
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ def login_submit(
                 user_agent=request.headers.get("user-agent", ""),
             )
             session.commit()
+        except auth.SecondFactorRequired as needed:
+            return _second_step(request, session, settings, needed.user_id)
         except Unauthorized:
             error = "login.failed"
         else:
@@ -81,6 +83,79 @@ def login_submit(
         secure=cookies_secure(request, settings),
     )
     return page
+
+
+TICKET_COOKIE = "wp_2fa"
+
+
+def _second_step(request: Request, session: SessionDep, settings: SettingsDep, user_id: int) -> Response:
+    """The password was right: ask for the code. The half-finished login is a short-lived
+    ticket in the database (an HttpOnly cookie for /login only) with its own CSRF token."""
+    ticket, csrf = auth.start_second_step(session, user_id, client_ip(request))
+    session.commit()
+    page = render(request, "access_login_totp.html", {"csrf": csrf, "error": None})
+    page.set_cookie(
+        TICKET_COOKIE,
+        ticket,
+        max_age=300,
+        httponly=True,
+        samesite="strict",
+        path="/login",
+        secure=cookies_secure(request, settings),
+    )
+    page.delete_cookie(PRELOGIN_COOKIE, path="/login")
+    return page
+
+
+@router.post("/login/totp", response_class=HTMLResponse)
+def login_code(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str, Form(max_length=16)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    ticket = request.cookies.get(TICKET_COOKIE, "")
+    expected = auth.ticket_csrf(session, ticket) if ticket else None
+    if expected is None:
+        return RedirectResponse("/login", status_code=303)  # expired: start again with the password
+    if not auth.same_token(csrf, expected):
+        return render(
+            request, "access_login_totp.html", {"csrf": expected, "error": "login.csrf"}, status=400
+        )
+    try:
+        token, _auth = auth.finish_second_step(
+            session,
+            settings,
+            ticket,
+            code,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+        session.commit()
+    except Unauthorized:
+        # a wrong code ends the ticket (and counts towards the lockout): start again
+        fresh = secrets.token_urlsafe(24)
+        page = render(
+            request,
+            "login.html",
+            {"csrf": fresh, "error": "acc.login.code_failed", "username": ""},
+            status=401,
+        )
+        page.delete_cookie(TICKET_COOKIE, path="/login")
+        page.set_cookie(
+            PRELOGIN_COOKIE,
+            fresh,
+            httponly=True,
+            samesite="strict",
+            path="/login",
+            secure=cookies_secure(request, settings),
+        )
+        return page
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(response, request, settings, token)
+    response.delete_cookie(TICKET_COOKIE, path="/login")
+    return response
 
 
 @router.post("/logout")

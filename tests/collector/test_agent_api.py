@@ -278,7 +278,7 @@ def test_config_override_is_validated_and_scoped(collector: CollectorUnderTest) 
     other = collector.client.put(
         "/api/v1/units/341022/agent-config", headers=she, json={"heartbeat_seconds": 600}
     )
-    assert other.status_code == 403
+    assert other.status_code == 404 and other.json()["error"] == "unknown_unit"  # out of scope looks missing
     bad = collector.client.put(
         "/api/v1/units/341021/agent-config", headers=she, json={"heartbeat_seconds": 1}
     )

@@ -1,5 +1,5 @@
-"""The host page in a real headless Chromium (A9-G units, A9-M3.3 inventory): log in,
-see this machine under its unit, switch to English, log out."""
+"""The host list in a real headless Chromium (A9-G units, A9-M3.3 inventory): log in with a real
+agent enrolled, see this machine with its unit, switch to English, log out."""
 
 from __future__ import annotations
 
@@ -67,23 +67,24 @@ def test_login_and_see_this_machine_under_its_unit(
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(collector.url + "/")
-    assert page.locator("h1").inner_text() == "主机清单（按单位）"
-    station = page.locator("section.unit[data-unit='341000-JSZ']")
-    assert "计算站" in station.locator("h2").inner_text()
+    assert page.locator("h1").inner_text() == "主机清单"
     hostname = socket.gethostname().split(".")[0]
-    row = station.locator(f"tr.host[data-hostname='{hostname}']")
+    row = page.locator(f"tr.host[data-hostname='{hostname}']")
     assert row.count() == 1
+    assert row.get_attribute("data-unit") == "341000-JSZ"
+    assert "计算站" in row.locator("td.unit").inner_text()
     assert "在线" in row.inner_text()
     assert "GiB" in row.locator("td.memory").inner_text()
-    assert page.locator("section.unit").count() == 9  # the city tree: bureau, station, 7 districts
+    # the unit filter offers the whole city tree: bureau, station, 7 districts (and "any")
+    assert page.locator("select[name=unit] option").count() == 10
     page.screenshot(path=str(tmp_path / "hosts-zh.png"), full_page=True)
 
     page.click("#lang-switch")
     page.wait_for_load_state()
-    assert page.locator("h1").inner_text() == "Hosts by unit"
-    assert "Computing Station" in station.locator("h2").inner_text()
+    assert page.locator("h1").inner_text() == "Hosts"
+    assert "Computing Station" in row.locator("td.unit").inner_text()
     page.goto(collector.url + "/")  # the choice sticks (cookie)
-    assert page.locator("h1").inner_text() == "Hosts by unit"
+    assert page.locator("h1").inner_text() == "Hosts"
 
     page.click("text=Log out")
     page.wait_for_url(collector.url + "/login")
