@@ -15,7 +15,7 @@ from wire.hashing import canonical_json, content_hash, state_hash
 
 if TYPE_CHECKING:
     from wire.config import DEFAULT_INTERVALS, DEFAULT_SECTIONS, AgentConfig, config_etag
-    from wire.enroll import EnrollRequest, EnrollResponse
+    from wire.enroll import EnrollRequest, EnrollResponse, NodeKeyRotation
     from wire.errors import ApiError, FieldProblem
     from wire.events import Event, EventAck, EventBatch
     from wire.report import SCHEMA_VERSION, Report, ReportAck, SectionError, SectionResult, Sections
@@ -28,6 +28,7 @@ _LAZY = {
     "config_etag": "wire.config",
     "EnrollRequest": "wire.enroll",
     "EnrollResponse": "wire.enroll",
+    "NodeKeyRotation": "wire.enroll",
     "ApiError": "wire.errors",
     "FieldProblem": "wire.errors",
     "Event": "wire.events",
@@ -65,6 +66,7 @@ __all__ = [
     "EventAck",
     "EventBatch",
     "FieldProblem",
+    "NodeKeyRotation",
     "Report",
     "ReportAck",
     "SectionError",

@@ -10,7 +10,11 @@ from pydantic import Field, StringConstraints
 from wire._base import Identifier, Name, ShortText, Version, WireModel
 from wire.config import AgentConfig
 
-__all__ = ["EnrollRequest", "EnrollResponse"]
+__all__ = [
+    "EnrollRequest",
+    "EnrollResponse",
+    "NodeKeyRotation",
+]
 
 Secret = Annotated[str, StringConstraints(min_length=16, max_length=256, pattern=r"^[A-Za-z0-9_.~-]+$")]
 
@@ -40,3 +44,9 @@ class EnrollResponse(WireModel):
     unit_code: ShortText
     unit_name: ShortText
     config: AgentConfig
+
+
+class NodeKeyRotation(WireModel):
+    """A new node key for an agent whose admin asked for a rotation (shown once)."""
+
+    node_key: Secret = Field(description="The new per-host key; the old one stops working once this is used.")

@@ -142,3 +142,8 @@ class ReportAck(WireModel):
     config_etag: ShortText = Field(
         description="ETag of the agent's current config; fetch it when it differs."
     )
+    rotate_node_key: bool = Field(
+        default=False,
+        description="An admin asked for a new node key: POST /api/v1/node-key and use the key it "
+        "returns from then on (the current key stays valid until the new one is first used).",
+    )

@@ -146,6 +146,17 @@ class AgentService:
             self.agent_id = self.store.agent_id()
         return Shipper(self.spool, self.transport, key, self.agent_id)
 
+    def rotate_key(self, shipper: Shipper) -> None:
+        """Take the new node key an admin asked for. Saved (atomically, 0600) before it is used;
+        a crash in between leaves the old key, which still works, and the next report asks again."""
+        key = shipper.rotate_key()
+        if key is None:
+            return
+        self.store.save_node_key(key)
+        self._key_changed()
+        shipper.node_key = key
+        log.info("node key rotated as the collector asked")
+
     def _key_changed(self) -> bool:
         try:
             mtime = (self.settings.data_path / "node.key").stat().st_mtime
@@ -174,6 +185,8 @@ class AgentService:
                 self.next_events = now + self.config.event_flush_seconds
             if shipper.deliver_snapshots():
                 release_memory()
+            if shipper.rotate_requested:
+                self.rotate_key(shipper)
             ack_etag = self.spool.get("collector_config_etag")
             if force or now >= self.next_config or (ack_etag and ack_etag != self.spool.get("config_etag")):
                 if shipper.fetch_config():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ _HEX64 = frozenset("0123456789abcdef")
 
 class KeyRefused(Exception):
     """The collector refused this agent's node key (revoked or unknown): stop sending."""
+
+
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9_.~-]{16,256}")
 
 
 def config_etag_of(config: dict[str, Any]) -> str:
@@ -65,6 +69,8 @@ class Shipper:
     transport: Transport
     node_key: str
     agent_id: uuid.UUID
+    #: The collector asked for a new node key in a report acknowledgement.
+    rotate_requested: bool = False
 
     # -- reports -----------------------------------------------------------------
     def _build(
@@ -139,9 +145,25 @@ class Shipper:
         }
         if report["kind"] == "full":
             state["last_full_at"] = now
+        if ack.get("rotate_node_key") is True:
+            self.rotate_requested = True
         if ack.get("state_hash") != report.get("state_hash"):
             log.info("collector state differs from this agent's view; adopting the collector's")
         self.spool.complete_snapshot(snapshot_id, **state)
+
+    def rotate_key(self) -> str | None:
+        """Fetch the new node key an admin asked for (the current key stays valid until the new
+        one is used). None when the collector no longer wants a rotation."""
+        try:
+            answer = self._post("/api/v1/node-key", b"{}")
+        except TransportError as exc:
+            if exc.status == 409:
+                return None
+            raise
+        key = answer.get("node_key") if isinstance(answer, dict) else None
+        if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
+            raise TransportError(0, "bad_response", "the collector's node-key answer holds no key")
+        return key
 
     # -- events ------------------------------------------------------------------
     def deliver_events(self) -> int:

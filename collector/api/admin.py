@@ -13,6 +13,7 @@ from collector.api.schemas import (
     HostList,
     HostOut,
     HostQuery,
+    KeyRotationRequested,
     LoginResponse,
     RevokedKeys,
     RoleOut,
@@ -25,7 +26,7 @@ from collector.deps import SESSION_COOKIE, PrincipalDep, SessionDep, SettingsDep
 from collector.services import auth
 from collector.services.agent_config import effective_config, set_override, unit_override
 from collector.services.auth import Principal
-from collector.services.enrollment import revoke_host_keys
+from collector.services.enrollment import request_key_rotation, revoke_host_keys
 from collector.services.errors import NotFound
 from collector.services.hosts import host_status, visible_units
 from collector.services.org import unit_by_code
@@ -259,3 +260,26 @@ def revoke_keys(
 ) -> RevokedKeys:
     """Revoke the host's node keys: its agent stops sending and says so until it is enrolled again."""
     return RevokedKeys(revoked=revoke_host_keys(session, principal, host_id, client_ip(request)))
+
+
+@router.post(
+    "/hosts/{host_id}/rotate-key",
+    response_model=KeyRotationRequested,
+    status_code=202,
+    responses={
+        403: {"description": "Your role may not rotate keys of this host."},
+        404: {"description": "No such host in your scope."},
+        409: {"description": "The record has no agent."},
+    },
+)
+def rotate_key(
+    host_id: Annotated[int, PathParam(ge=1, le=2_147_483_647)],
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+) -> KeyRotationRequested:
+    """Ask the host's agent to take a new node key with its next report (within its heartbeat);
+    its old key stops working as soon as the new one is used."""
+    return KeyRotationRequested(
+        requested_at=request_key_rotation(session, principal, host_id, client_ip(request))
+    )

@@ -18,6 +18,7 @@ from wire import (
     EnrollResponse,
     EventAck,
     EventBatch,
+    NodeKeyRotation,
     Report,
     ReportAck,
     config_etag,
@@ -103,6 +104,17 @@ def post_events(
 ) -> EventAck:
     """Store a batch of events. Idempotent by event_id."""
     return ingest.receive_events(session, host_id, body)
+
+
+@router.post(
+    "/node-key",
+    response_model=NodeKeyRotation,
+    responses={401: _errors[401], 409: {"description": "No key rotation was requested for this host."}},
+)
+def post_node_key(host_id: AgentHostDep, request: Request, session: SessionDep) -> NodeKeyRotation:
+    """A new node key, when the report acknowledgement said `rotate_node_key`. The key used for
+    this call stays valid until the new one is first used."""
+    return enrollment.rotate_node_key(session, host_id, client_ip(request))
 
 
 @router.get(

@@ -112,6 +112,12 @@ class UnitAgentConfig(BaseModel):
     etag: str
 
 
+class KeyRotationRequested(BaseModel):
+    requested_at: datetime = Field(
+        description="When the rotation was asked for; the agent acts on its next report."
+    )
+
+
 class RevokedKeys(BaseModel):
     revoked: int = Field(description="How many active keys were revoked.")
 

@@ -129,6 +129,8 @@ class Host(Base):
     primary_ip: Mapped[str] = mapped_column(String(64), default="")
     primary_mac: Mapped[str] = mapped_column(String(64), default="")
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # An admin asked for a new node key; cleared when the agent first uses the new key.
+    key_rotation_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"))
 
     unit: Mapped[Unit] = relationship()

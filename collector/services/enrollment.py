@@ -16,7 +16,7 @@ from collector.services.audit import record
 from collector.services.auth import Principal, hash_token
 from collector.services.errors import Conflict, Forbidden, NotFound, Unauthorized
 from collector.services.org import unit_by_code
-from wire import EnrollRequest, EnrollResponse
+from wire import EnrollRequest, EnrollResponse, NodeKeyRotation
 
 __all__ = ["create_enroll_secret", "enroll", "host_for_node_key", "revoke_host_keys"]
 
@@ -129,7 +129,7 @@ def enroll(
     host.system_uuid = host.system_uuid or request.system_uuid
     host.serial = host.serial or request.serial
     session.flush()
-    key = "wpn_" + secrets.token_urlsafe(32)
+    key = new_node_key()
     session.add(NodeKey(host_id=host.id, key_hash=hash_token(key), created_at=now))
     record(
         session,
@@ -149,6 +149,10 @@ def enroll(
     )
 
 
+def new_node_key() -> str:
+    return "wpn_" + secrets.token_urlsafe(32)
+
+
 def host_for_node_key(session: Session, key: str, now: datetime | None = None) -> Host:
     row = session.scalar(select(NodeKey).where(NodeKey.key_hash == hash_token(key)))
     if row is None or row.revoked_at is not None:
@@ -158,7 +162,66 @@ def host_for_node_key(session: Session, key: str, now: datetime | None = None) -
     now = now or utcnow()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 300:
         row.last_used_at = now
-    return row.host
+    host = row.host
+    requested = host.key_rotation_requested_at
+    if requested is not None and row.created_at >= requested:
+        # The agent uses the key it got from the rotation: every other key stops working.
+        session.execute(
+            update(NodeKey)
+            .where(NodeKey.host_id == host.id, NodeKey.id != row.id, NodeKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        host.key_rotation_requested_at = None
+        row.last_used_at = now
+    return host
+
+
+def request_key_rotation(session: Session, principal: Principal, host_id: int, ip: str = "") -> datetime:
+    """Ask the host's agent to fetch a new node key with its next report (issue 4: rotate)."""
+    host = session.get(Host, host_id)
+    if host is None or not principal.can_see_unit(host.unit_id) or host.status == "merged":
+        raise NotFound(f"no host {host_id}", "unknown_host")
+    if not principal.can_manage_unit(host.unit_id):
+        raise Forbidden("your role may not rotate keys of this host")
+    if host.source != "agent":
+        raise Conflict("this record has no agent and no node key", "no_agent")
+    host.key_rotation_requested_at = host.key_rotation_requested_at or utcnow()
+    record(
+        session,
+        principal.username,
+        "node_key.rotate_requested",
+        f"host:{host.id}",
+        {"hostname": host.hostname},
+        ip,
+        principal.user_id,
+    )
+    session.commit()
+    return host.key_rotation_requested_at
+
+
+def rotate_node_key(session: Session, host_id: int, ip: str = "") -> NodeKeyRotation:
+    """A new key for an agent whose admin asked for one. The key the agent holds stays valid until
+    the new one is first used, so an answer lost on the way is simply asked for again (the keys
+    handed out before and never used are revoked then)."""
+    host = session.get_one(Host, host_id)
+    requested = host.key_rotation_requested_at
+    if requested is None:
+        raise Conflict("no key rotation was requested for this host", "no_rotation_requested")
+    session.execute(
+        update(NodeKey)
+        .where(
+            NodeKey.host_id == host.id,
+            NodeKey.revoked_at.is_(None),
+            NodeKey.created_at >= requested,
+            NodeKey.last_used_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    key = new_node_key()
+    session.add(NodeKey(host_id=host.id, key_hash=hash_token(key)))
+    record(session, f"agent:{host.agent_id}", "node_key.rotated", f"host:{host.id}", {}, ip)
+    session.commit()
+    return NodeKeyRotation(node_key=key)
 
 
 def revoke_host_keys(session: Session, principal: Principal, host_id: int, ip: str = "") -> int:

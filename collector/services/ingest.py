@@ -69,6 +69,7 @@ def _ack(session: Session, host: Host, report_id: uuid.UUID, status: str) -> Rep
         state_hash=state_hash(hashes),
         section_hashes=hashes,
         config_etag=_etag(session, host),
+        rotate_node_key=host.key_rotation_requested_at is not None,
     )
 
 

@@ -54,6 +54,7 @@ NOT_ADMIN = {
     ("POST", "/api/v1/reports"),
     ("POST", "/api/v1/events"),
     ("GET", "/api/v1/config"),
+    ("POST", "/api/v1/node-key"),
 }
 
 
@@ -327,6 +328,7 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/units/{code}/agent-config"): Spec("read", _unit()),
     ("PUT", "/api/v1/units/{code}/agent-config"): Spec("write", _unit({"heartbeat_seconds": 1800})),
     ("POST", "/api/v1/hosts/{host_id}/revoke-keys"): Spec("write", _host),
+    ("POST", "/api/v1/hosts/{host_id}/rotate-key"): Spec("write", _host, ok=202),
     # the register (collector/api/register.py)
     ("GET", "/api/v1/hosts/{host_id}"): Spec("read", _host),
     ("GET", "/api/v1/hosts/{host_id}/changes"): Spec("read", _host),

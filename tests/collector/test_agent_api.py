@@ -9,7 +9,15 @@ import uuid
 
 from sqlalchemy import func, select
 
-from collector.db.models import EnrollSecret, Host, HostSection, HostSectionHistory, NodeKey, ReportLog
+from collector.db.models import (
+    AuditLog,
+    EnrollSecret,
+    Host,
+    HostSection,
+    HostSectionHistory,
+    NodeKey,
+    ReportLog,
+)
 from tests.support.collector import CollectorUnderTest, make_report, node_auth
 from wire import DEFAULT_INTERVALS, DEFAULT_SECTIONS
 
@@ -409,3 +417,37 @@ def test_skipped_network_section_clears_the_addresses(collector: CollectorUnderT
     )
     hosts = collector.client.get("/api/v1/hosts", headers=collector.admin_headers()).json()["items"]
     assert hosts[0]["ip_addresses"] == [] and hosts[0]["addresses"] == []
+
+
+def test_node_key_rotation_hands_over_without_a_gap(collector: CollectorUnderTest) -> None:
+    """An admin asks for a new key; the next acknowledgement says so; the agent fetches one; the old
+    key works until the new one is used, then never again; a lost answer is simply asked again."""
+    agent_id, old = collector.enroll("341021")
+    ack = collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(old)).json()
+    assert ack["rotate_node_key"] is False
+    assert collector.client.post("/api/v1/node-key", headers=node_auth(old)).status_code == 409
+    with collector.sessions() as session:
+        host_id = session.scalars(select(Host.id).where(Host.agent_id == agent_id)).one()
+    other_district = collector.admin_headers("341022", "district_admin")
+    assert (
+        collector.client.post(f"/api/v1/hosts/{host_id}/rotate-key", headers=other_district).status_code
+        == 404
+    )
+    admin = collector.admin_headers("341021", "district_admin")
+    assert collector.client.post(f"/api/v1/hosts/{host_id}/rotate-key", headers=admin).status_code == 202
+    ack = collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(old)).json()
+    assert ack["rotate_node_key"] is True
+    lost = collector.client.post("/api/v1/node-key", headers=node_auth(old)).json()["node_key"]
+    new = collector.client.post("/api/v1/node-key", headers=node_auth(old)).json()["node_key"]
+    assert lost != new != old
+    assert collector.client.get("/api/v1/config", headers=node_auth(lost)).status_code == 401  # superseded
+    assert collector.client.get("/api/v1/config", headers=node_auth(old)).status_code == 200  # still valid
+    ack = collector.client.post("/api/v1/reports", json=make_report(agent_id), headers=node_auth(new)).json()
+    assert ack["rotate_node_key"] is False
+    assert collector.client.get("/api/v1/config", headers=node_auth(old)).status_code == 401
+    assert collector.client.post("/api/v1/node-key", headers=node_auth(new)).status_code == 409
+    with collector.sessions() as session:
+        keys = session.scalars(select(NodeKey).where(NodeKey.host_id == host_id)).all()
+        assert [k.revoked_at is None for k in keys].count(True) == 1
+        actions = set(session.scalars(select(AuditLog.action)))
+    assert {"node_key.rotate_requested", "node_key.rotated"} <= actions

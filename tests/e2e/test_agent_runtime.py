@@ -175,3 +175,24 @@ def test_revoked_key_stops_sending_until_enrolled_again(rig: Rig) -> None:
     wait_for(lambda: rig.counts()[0] == 50 and rig.queued() == 0, 60, "sending to resume with the new key")
     assert rig.agent.status()["key_refused"] is False
     spool.close()
+
+
+def test_key_rotation_is_taken_by_the_running_agent(rig: Rig) -> None:
+    """An admin asks for a new node key: the running agent takes it with its next report, keeps
+    delivering, and the old key stops working; no key ever appears in the agent's log."""
+    wait_for(lambda: rig.counts()[1] >= 1, 60, "the first report")
+    old = (rig.agent.data / "node.key").read_text().strip()
+    host_id = rig.admin.get("/api/v1/hosts").json()["items"][0]["id"]
+    assert rig.admin.post(f"/api/v1/hosts/{host_id}/rotate-key").status_code == 202
+    key_file = rig.agent.data / "node.key"
+    wait_for(lambda: key_file.read_text().strip() != old, 90, "the agent to take a new key")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    spool = Spool(rig.agent.data / "agent.db")
+    spool.put_events(_events(0, 20))
+    spool.close()
+    wait_for(lambda: rig.counts()[0] == 20, 60, "events sent with the new key")
+    old_auth = {"Authorization": f"Bearer {old}"}
+    assert httpx.get(f"{rig.collector.url}/api/v1/config", headers=old_auth, timeout=10).status_code == 401
+    log = rig.agent.log.read_text()
+    assert "node key rotated" in log and old not in log and key_file.read_text().strip() not in log
+    assert rig.agent.status()["key_refused"] is False
