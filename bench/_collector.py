@@ -52,11 +52,12 @@ def running_collector(
         timeout=60,
     ).stdout.strip()
     port = free_port()
+    server_log = (workdir / "collector.log").open("ab")  # kept for when a benchmark step fails
     server = subprocess.Popen(
         [collector, "serve", "--port", str(port), "--no-access-log"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -70,3 +71,4 @@ def running_collector(
     finally:
         server.terminate()
         server.wait(timeout=30)
+        server_log.close()

@@ -118,8 +118,10 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(f"{args.admin} {password}\n")
                 os.chmod(path, 0o600)
-            print(f"admin account created: {args.admin}")
-            print(f"password (shown once): {password}")
+                print(f"admin account created: {args.admin}; user name and password written to {path}")
+            else:
+                print(f"admin account created: {args.admin}")
+                print(f"password (shown once): {password}")
     return 0
 
 

@@ -124,9 +124,9 @@ class SoftwareQuery(_Query):
 class VersionsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00]*\S[^\x00]*$")] = (
-        Field(description="The title (case and spacing do not matter).")
-    )
+    name: Annotated[
+        str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
+    ] = Field(description="The title (case and spacing do not matter).")
     kind: Kind = ""
     unit: _Filter = Field(default="", description="A unit code: that unit and its subtree.")
 
