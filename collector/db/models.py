@@ -44,6 +44,7 @@ __all__ = [
     "NodeKey",
     "ReportLog",
     "RoleGrant",
+    "SoftwareTitle",
     "Unit",
     "User",
 ]
@@ -240,6 +241,18 @@ class HostSoftware(Base):
     scope: Mapped[str] = mapped_column(String(8), default="machine")
     user: Mapped[str] = mapped_column(String(255), default="")
     install_date: Mapped[str] = mapped_column(String(16), default="")
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SoftwareTitle(Base):
+    """Every software title seen on any host (a few thousand rows, where host_software has
+    millions): a text search finds the titles here, then host_software by its index."""
+
+    __tablename__ = "software_titles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from collector.db.models import Host, HostChange, HostSoftware
+from collector.db.models import Host, HostChange, HostSoftware, SoftwareTitle
 from collector.services.versions import name_key, version_key
 
 __all__ = [
@@ -109,6 +109,19 @@ def software_changes(old: Iterable[Mapping[str, Any]], new: Iterable[Mapping[str
     return changes
 
 
+def _remember_titles(session: Session, titles: Mapping[str, str]) -> None:
+    """Add the titles never seen before to software_titles (a concurrent ingest adding the same
+    title makes this transaction fail on the unique key; the ingest is retried and finds it)."""
+    keys = [k for k in titles if k]
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        known.update(session.scalars(select(SoftwareTitle.name_key).where(SoftwareTitle.name_key.in_(chunk))))
+    for key in keys:
+        if key not in known:
+            session.add(SoftwareTitle(name_key=key, name=titles[key] or key))
+
+
 def sync_software(session: Session, host: Host, items: list[Mapping[str, Any]] | None) -> None:
     """Make the host's host_software rows equal to its current software list (None: none)."""
     wanted: dict[tuple[str, ...], Mapping[str, Any]] = {}
@@ -129,6 +142,7 @@ def sync_software(session: Session, host: Host, items: list[Mapping[str, Any]] |
             have[known] = existing
         else:
             session.delete(existing)
+    _remember_titles(session, {key[0]: _clip(item.get("name")) for key, item in wanted.items()})
     for key, item in wanted.items():
         row = have.get(key)
         if row is None:

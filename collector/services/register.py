@@ -15,7 +15,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from collector.db.base import utcnow
-from collector.db.models import Host, HostAddress, HostSoftware, HostTag, Unit
+from collector.db.models import Host, HostAddress, HostSoftware, HostTag, SoftwareTitle, Unit
 from collector.services.auth import Principal
 from collector.services.errors import BadRequest
 from collector.services.org import subtree_ids
@@ -137,18 +137,20 @@ def filtered_hosts(
     if wanted.software.strip() or wanted.version_below or wanted.version_from:
         if not wanted.software.strip():
             raise BadRequest("a version filter needs a software name", "bad_filter")
-        installed = [HostSoftware.host_id == Host.id]
         key = name_key(wanted.software)
-        installed.append(
-            HostSoftware.name_key == key
-            if wanted.software_exact
-            else HostSoftware.name_key.like(_like(key), escape="\\")
-        )
+        installed: list[Any] = []
+        if wanted.software_exact:
+            installed.append(HostSoftware.name_key == key)
+        else:  # the few matching titles first, then host_software through its (name_key, version_key) index
+            titles = select(SoftwareTitle.name_key).where(
+                SoftwareTitle.name_key.like(_like(key), escape="\\")
+            )
+            installed.append(HostSoftware.name_key.in_(titles))
         if wanted.version_below:
             installed.append(HostSoftware.version_key < version_key(wanted.version_below))
         if wanted.version_from:
             installed.append(HostSoftware.version_key >= version_key(wanted.version_from))
-        query = query.where(exists().where(*installed))
+        query = query.where(Host.id.in_(select(HostSoftware.host_id).where(*installed)))
     if wanted.ip.strip():
         query = query.where(
             exists().where(
