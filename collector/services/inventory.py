@@ -19,8 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from collector.db.base import utcnow
 from collector.db.models import Host, HostChange, HostSoftware, SoftwareTitle
 from collector.services.versions import name_key, version_key
 
@@ -110,16 +113,26 @@ def software_changes(old: Iterable[Mapping[str, Any]], new: Iterable[Mapping[str
 
 
 def _remember_titles(session: Session, titles: Mapping[str, str]) -> None:
-    """Add the titles never seen before to software_titles (a concurrent ingest adding the same
-    title makes this transaction fail on the unique key; the ingest is retried and finds it)."""
-    keys = [k for k in titles if k]
+    """Add the titles never seen before to software_titles. Concurrent ingests add the same new
+    titles all the time (a fleet installs the same programs): INSERT ... ON CONFLICT DO NOTHING,
+    in sorted order so that two transactions never wait for each other in a cycle."""
+    keys = sorted(k for k in titles if k)
     known: set[str] = set()
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         known.update(session.scalars(select(SoftwareTitle.name_key).where(SoftwareTitle.name_key.in_(chunk))))
-    for key in keys:
-        if key not in known:
-            session.add(SoftwareTitle(name_key=key, name=titles[key] or key))
+    missing = [k for k in keys if k not in known]
+    if not missing:
+        return
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    for start in range(0, len(missing), 500):
+        rows = [
+            {"name_key": k, "name": titles[k] or k, "first_seen": now} for k in missing[start : start + 500]
+        ]
+        session.execute(
+            insert(SoftwareTitle).values(rows).on_conflict_do_nothing(index_elements=["name_key"])
+        )
 
 
 def sync_software(session: Session, host: Host, items: list[Mapping[str, Any]] | None) -> None:

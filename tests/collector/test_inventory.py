@@ -170,3 +170,59 @@ def test_the_audit_log_is_append_only_in_the_database(collector: CollectorUnderT
             session.commit()
     with collector.sessions() as session:
         assert session.scalar(select(AuditLog.actor).where(AuditLog.action == "test.write")) == "test"
+
+
+def test_two_ingests_adding_the_same_new_title_do_not_conflict(collector: CollectorUnderTest) -> None:
+    """A fleet installs the same programs, so concurrent ingests add the same new titles: the
+    second transaction waits for the first and then finds the title there, with no error."""
+    import threading
+
+    from collector.services.inventory import _remember_titles
+
+    first = collector.sessions()
+    _remember_titles(first, {"wps office": "WPS Office"})  # inserted, not yet committed
+    outcome: list[object] = []
+
+    def second() -> None:
+        with collector.sessions() as session:
+            try:
+                _remember_titles(session, {"wps office": "WPS Office", "钉钉": "钉钉"})
+                session.commit()
+                outcome.append("ok")
+            except Exception as exc:  # noqa: BLE001 - the test reports what happened
+                outcome.append(exc)
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    worker.join(0.5)  # it waits on the first transaction's row
+    first.commit()
+    first.close()
+    worker.join(30)
+    assert outcome == ["ok"]
+    with collector.sessions() as session:
+        names = sorted(session.scalars(select(text("name_key")).select_from(text("software_titles"))))
+    assert names == ["wps office", "钉钉"]
+
+
+def test_many_hosts_with_the_same_new_titles_report_at_once(collector: CollectorUnderTest) -> None:
+    """A fleet installs the same programs: concurrent first reports all add the same new titles,
+    and every one of them is stored (no conflict surfaces to the agents)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = _real_items() + [
+        {**_real_items()[0], "name": f"new-title-{n}", "version": "1.0"} for n in range(40)
+    ]
+    agents = [collector.enroll(hostname=f"pc-{n}") for n in range(24)]
+    reports = [
+        make_report(a, hostname=f"pc-{n}", sections=_sections(items)) for n, (a, _k) in enumerate(agents)
+    ]
+
+    def send(n: int) -> int:
+        return collector.client.post(
+            "/api/v1/reports", json=reports[n], headers=node_auth(agents[n][1])
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(send, range(len(agents)))) == [200] * len(agents)
+    with collector.sessions() as session:
+        assert session.scalar(select(text("count(*)")).select_from(text("software_titles"))) == len(items)
