@@ -136,12 +136,13 @@ def _interface(config: Mapping[str, Any], adapter: Mapping[str, Any]) -> Interfa
     addresses = parse_addresses(_raw_addresses(config))
     up = status == 2 if status is not None else bool(_flag(adapter.get("NetEnabled")) or addresses)
     kind = adapter_kind({**adapter, "Description": description}) if adapter else adapter_kind(config)
+    mtu = _int(config.get("MTU"))
     return InterfaceFacts(
         name=name[:128],
         mac=normalise_mac(str(config.get("MACAddress") or "").replace("-", ":")),
         kind=kind,
         up=up,
-        mtu=_int(config.get("MTU")),
+        mtu=mtu if mtu is not None and mtu <= 1_000_000 else None,
         addresses=addresses,
         description=description[:255],
         dhcp=_flag(config.get("DHCPEnabled")),
