@@ -12,12 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from tests.support.databases import postgres_copy, prepare_template, sqlite_copy
 from tests.support.postgres import PostgresServer, start_postgres
 
 STRICT = os.environ.get("WATCHPOST_STRICT") == "1"
+
+
+# Property tests: the default budget in CI; WATCHPOST_HYPOTHESIS=deep searches much harder
+# (run it when touching a parser: `WATCHPOST_HYPOTHESIS=deep pytest tests/agent -k garbage`).
+hypothesis_settings.register_profile("deep", max_examples=3000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("WATCHPOST_HYPOTHESIS", "default"))
 
 
 @pytest.hookimpl(hookwrapper=True)
