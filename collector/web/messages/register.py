@@ -4,6 +4,7 @@ from __future__ import annotations
 
 _ZH = {
     "reg.hosts_title": "主机清单",
+    "reg.edit_register": "修改登记信息",
     "reg.total": "共 {total} 台主机",
     "reg.page_of": "第 {page} / {pages} 页",
     "reg.prev": "上一页",
@@ -148,6 +149,7 @@ _ZH = {
 
 _EN = {
     "reg.hosts_title": "Hosts",
+    "reg.edit_register": "Edit register fields",
     "reg.total": "{total} hosts",
     "reg.page_of": "page {page} of {pages}",
     "reg.prev": "Previous",
