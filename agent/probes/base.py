@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from agent.host import HostContext
+from agent.host import HostContext, ReadError
 from wire import SectionError
 
-__all__ = ["Collected", "Probe", "ProbeSkipped", "current_platform"]
+__all__ = ["Collected", "Probe", "ProbeSkipped", "current_platform", "read_with_fallback"]
 
 
 class ProbeSkipped(Exception):
@@ -54,3 +54,24 @@ def current_platform() -> str:
     if sys.platform == "win32":
         return "windows"
     return sys.platform
+
+
+def read_with_fallback(
+    primary: Callable[[], tuple[BaseModel, list[SectionError]]],
+    fallback: Callable[[], tuple[BaseModel, list[SectionError]]],
+) -> Collected:
+    """The primary source (PowerShell 3+), else the fallback (wmic, reg query on Windows 7).
+
+    When the fallback is used, why the primary failed is kept as the first error entry;
+    when both fail, one ReadError names both."""
+    try:
+        data, errors = primary()
+    except ReadError as first:
+        try:
+            data, errors = fallback()
+        except ReadError as second:
+            raise ReadError(
+                first.source, f"{first.message}; fallback: {second.source}: {second.message}"
+            ) from None
+        errors = [SectionError(source=first.source[:255], message=first.message[:1000]), *errors]
+    return Collected(data, errors)

@@ -15,8 +15,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from agent.host import HostContext, ReadError
-from agent.probes.base import Collected
+from agent.probes.base import Collected, read_with_fallback
 from agent.probes.hardware import normalise_mac
 from agent.probes.hardware_windows import adapter_kind
 from agent.probes.network import RawAddress, parse_addresses
@@ -259,16 +261,9 @@ def _wmic(ctx: HostContext) -> tuple[NetworkFacts, list[SectionError]]:
 
 def collect_windows(ctx: HostContext) -> Collected:
     """PowerShell first; on a PC without PowerShell 3 (Windows 7), wmic."""
-    try:
+
+    def from_powershell() -> tuple[BaseModel, list[SectionError]]:
         data, errors = _powershell(ctx)
-    except ReadError as first:
-        try:
-            facts, errors = _wmic(ctx)
-        except ReadError as second:
-            raise ReadError(
-                first.source, f"{first.message}; fallback: {second.source}: {second.message}"
-            ) from None
-        return Collected(
-            facts, [SectionError(source=first.source[:255], message=first.message[:1000]), *errors]
-        )
-    return Collected(parse_windows_network(data), errors)
+        return parse_windows_network(data), errors
+
+    return read_with_fallback(from_powershell, lambda: _wmic(ctx))

@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from pydantic import BaseModel
+
 from agent.host import HostContext, ReadError
-from agent.probes.base import Collected
+from agent.probes.base import Collected, read_with_fallback
 from agent.wmi import as_instances, parse_wmic_list, wmic_argv, wmic_classes
 from wire import SectionError
 from wire.sections import OsFacts
@@ -312,16 +314,9 @@ def _wmic(ctx: HostContext) -> tuple[OsFacts, list[SectionError]]:
 
 def collect_windows(ctx: HostContext) -> Collected:
     """PowerShell first; on a PC without PowerShell 3 (Windows 7), wmic and reg query."""
-    try:
+
+    def from_powershell() -> tuple[BaseModel, list[SectionError]]:
         data, errors = _powershell(ctx)
-    except ReadError as first:
-        try:
-            facts, errors = _wmic(ctx)
-        except ReadError as second:
-            raise ReadError(
-                first.source, f"{first.message}; fallback: {second.source}: {second.message}"
-            ) from None
-        return Collected(
-            facts, [SectionError(source=first.source[:255], message=first.message[:1000]), *errors]
-        )
-    return Collected(parse_windows_os(data), errors)
+        return parse_windows_os(data), errors
+
+    return read_with_fallback(from_powershell, lambda: _wmic(ctx))
