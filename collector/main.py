@@ -8,11 +8,33 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from collector import __version__
-from collector.api import access, admin, agent, assets, exports, health, register
+from collector.api import (
+    access,
+    admin,
+    agent,
+    assets,
+    bulletins,
+    drills,
+    exports,
+    findings,
+    health,
+    policies,
+    register,
+    trainings,
+)
 from collector.api.errors import install_error_handlers
 from collector.db.engine import make_engine, make_sessionmaker
 from collector.settings import Settings
-from collector.web import access_pages, assets_pages, register_pages
+from collector.web import (
+    access_pages,
+    assets_pages,
+    bulletins_pages,
+    drills_pages,
+    findings_pages,
+    policies_pages,
+    register_pages,
+    trainings_pages,
+)
 from collector.web import routes as web
 from collector.web.common import make_templates
 
@@ -42,9 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(access.router)
     app.include_router(assets.router)
+    app.include_router(policies.router)
+    app.include_router(findings.router)
+    app.include_router(bulletins.router)
+    app.include_router(drills.router)
+    app.include_router(trainings.router)
     app.include_router(web.router)
     app.include_router(register_pages.router)
     app.include_router(access_pages.router)
     app.include_router(assets_pages.router)
+    app.include_router(policies_pages.router)
+    app.include_router(findings_pages.router)
+    app.include_router(bulletins_pages.router)
+    app.include_router(drills_pages.router)
+    app.include_router(trainings_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
     return app

@@ -409,3 +409,14 @@ class AuditLog(Base):
     target: Mapped[str] = mapped_column(String(255), default="")
     detail: Mapped[Any] = mapped_column(JsonDoc, default=dict)
     ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+# The other areas' models live in their own modules; importing them here registers their
+# tables on Base.metadata wherever the models are loaded (migrations, tests).
+from collector.db import (  # noqa: E402,F401
+    models_bulletins,
+    models_drills,
+    models_inbox,
+    models_policy,
+    models_training,
+)

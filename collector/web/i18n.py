@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from collector.web.messages import access, assets, core, exports, register
+from collector.web.messages import (
+    access,
+    assets,
+    bulletins,
+    core,
+    drills,
+    exports,
+    findings,
+    policies,
+    register,
+    trainings,
+)
 
 __all__ = ["DEFAULT_LANG", "LANGS", "MESSAGES", "pick_lang", "translate"]
 
@@ -10,7 +21,7 @@ LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 
 MESSAGES: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
-for _area in (core, register, access, assets, exports):
+for _area in (core, register, access, assets, exports, policies, findings, bulletins, drills, trainings):
     for _lang in LANGS:
         _clash = set(MESSAGES[_lang]) & set(_area.MESSAGES.get(_lang, {}))
         if _clash:

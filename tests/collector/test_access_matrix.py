@@ -389,6 +389,16 @@ ROUTES: dict[tuple[str, str], Spec] = {
     # the audit log
     ("GET", "/api/v1/audit"): Spec("read", _list(), scoped=False),
     ("GET", "/api/v1/audit.csv"): Spec("read", _list(), scoped=False),
+    # --- policies (issue 5) ---
+    # --- end policies (issue 5) ---
+    # --- findings (issue 5) ---
+    # --- end findings (issue 5) ---
+    # --- bulletins (issue 5) ---
+    # --- end bulletins (issue 5) ---
+    # --- drills and plans (issue 7) ---
+    # --- end drills and plans (issue 7) ---
+    # --- trainings (issue 7) ---
+    # --- end trainings (issue 7) ---
 }
 
 # Known gaps, each with the fix it waits for; strict: the test fails once the gap is closed,

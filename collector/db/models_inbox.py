@@ -1,0 +1,5 @@
+"""ORM models of the inbox area (see collector/db/models.py for the shared ones)."""
+
+from __future__ import annotations
+
+from collector.db.base import Base  # noqa: F401

@@ -1,0 +1,5 @@
+"""Strings of the findings area."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, dict[str, str]] = {"zh-CN": {}, "en": {}}

@@ -1,0 +1,9 @@
+"""Pages of the trainings area."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter()
