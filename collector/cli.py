@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("units", help="list the organisation units")
 
+    pol = sub.add_parser("policies", help="policy packs: validate, load into the database, evaluate")
+    pol_sub = pol.add_subparsers(dest="action", required=True)
+    pcheck = pol_sub.add_parser("check", help="validate packs and run their examples (no database needed)")
+    pcheck.add_argument("directory", nargs="?", type=Path, help="default: the policies/ of this installation")
+    pol_sub.add_parser("sync", help="load the packs shipped with this installation into the database")
+    peval = pol_sub.add_parser("evaluate", help="evaluate every active check on every host (with progress)")
+    peval.add_argument("--check", action="append", default=[], help="only this check id (repeatable)")
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations")
@@ -96,6 +104,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         created = seed_units(session)
         session.commit()
         print(f"database ready ({engine.dialect.name}); {created} unit(s) created")
+        _sync_policies(session)
         if args.admin:
             if session.scalar(select(User).where(User.username == args.admin)):
                 print(f"admin {args.admin!r} exists already; password unchanged")
@@ -125,11 +134,23 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _sync_policies(session) -> None:  # type: ignore[no-untyped-def]
+    """Load the policy packs shipped with this version (new versions become active)."""
+    from collector.services.compliance import sync_builtin_packs
+
+    for line in sync_builtin_packs(session):
+        if not line.endswith("already loaded"):
+            print(f"policies: {line}")
+    session.commit()
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from collector.main import create_app
 
+    with _session(settings) as session:
+        _sync_policies(session)
     host = args.host or settings.host
     port = args.port or settings.port
     if args.workers > 1:
@@ -220,6 +241,44 @@ def cmd_units(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_policies(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "check":
+        from collector.policy.loader import default_policies_dir, load_dir
+
+        directory = args.directory or default_policies_dir()
+        packs, errors = load_dir(directory)
+        for pack in packs:
+            examples = sum(len(c.check.examples) for c in pack.checks)
+            print(
+                f"ok    {pack.name} v{pack.pack.version}: {len(pack.checks)} checks, {examples} examples pass"
+            )
+        for error in errors:
+            print(f"ERROR {error.name}:", file=sys.stderr)
+            for problem in error.problems:
+                print(f"      - {problem}", file=sys.stderr)
+        if not packs and not errors:
+            print(f"no packs in {directory}", file=sys.stderr)
+            return 1
+        return 1 if errors else 0
+    from collector.services import compliance
+
+    with _session(settings) as session:
+        if args.action == "sync":
+            for line in compliance.sync_builtin_packs(session):
+                print(line)
+            session.commit()
+            return 0
+
+        def progress(done: int, total: int) -> None:
+            print(f"\revaluated {done}/{total} hosts", end="", file=sys.stderr, flush=True)
+
+        stats = compliance.evaluate_all(session, only=set(args.check) or None, progress=progress)
+        session.commit()
+        print(file=sys.stderr)
+        print(f"{stats.hosts} hosts, {stats.evaluations} evaluations, {stats.changed} results changed")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from collector.db.engine import make_engine
     from collector.db.migrate import make_revision, upgrade
@@ -246,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         "user": cmd_user,
         "units": cmd_units,
         "db": cmd_db,
+        "policies": cmd_policies,
     }
     try:
         return handlers[args.command](args, settings)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from collector.db.base import utcnow
 from collector.db.models import Host, HostAddress, HostEvent, HostSection, HostSectionHistory, ReportLog
+from collector.services import compliance
 from collector.services.agent_config import effective_config
 from collector.services.errors import Conflict, Forbidden
 from collector.services.inventory import (
@@ -236,6 +237,7 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
     if report.kind == "delta" and report.base_state_hash != current:
         raise Conflict("delta base does not match the collector's state; send a full report", "base_mismatch")
     sections = report.sections.present()
+    before = _section_states(session, host.id)
     if report.kind == "full":
         stale = [
             s
@@ -276,7 +278,20 @@ def ingest_report(session: Session, host: Host, report: Report, size_bytes: int)
     session.flush()
     new_state = host_state_hash(session, host.id)
     host.state_hash = new_state
+    after = _section_states(session, host.id)
+    changed = {name for name in set(before) | set(after) if before.get(name) != after.get(name)}
+    compliance.evaluate_report(session, host, changed)
     return _ack(session, host, report.report_id, "stored")
+
+
+def _section_states(session: Session, host_id: int) -> dict[str, tuple[str, str | None]]:
+    """(status, content hash) of each section held: what decides which checks to re-evaluate."""
+    rows = session.execute(
+        select(HostSection.name, HostSection.status, HostSection.content_hash).where(
+            HostSection.host_id == host_id
+        )
+    )
+    return {name: (status, digest) for name, status, digest in rows}
 
 
 def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:

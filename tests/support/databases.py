@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from collector.db.engine import make_engine, make_sessionmaker
 from collector.db.migrate import upgrade
+from collector.services.compliance import sync_builtin_packs
 from collector.services.org import seed_units
 from tests.support.postgres import PostgresServer
 
@@ -23,6 +24,7 @@ def prepare_template(url: str) -> None:
     upgrade(engine)
     with make_sessionmaker(engine)() as session:
         seed_units(session)
+        sync_builtin_packs(session)  # the policy packs shipped in policies/ (issue 5)
         session.commit()
     engine.dispose()
 
