@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from collector.db.base import utcnow
 from collector.db.models import Host, HostSection, HostTag, Unit
@@ -342,18 +342,22 @@ def evaluate_all(
     stats = EvalStats()
     section_list = list(sections) if sections is not None else None
     for start in range(0, len(ids), batch):
-        for host in session.scalars(select(Host).where(Host.id.in_(ids[start : start + batch]))):
-            stats.add(
-                evaluate_host(
-                    session,
-                    host,
-                    sections=section_list,
-                    only=only,
-                    now=now,
-                    catalog=catalog,
-                    policies=policies,
+        hosts = session.scalars(
+            select(Host).options(selectinload(Host.tags)).where(Host.id.in_(ids[start : start + batch]))
+        ).all()
+        with session.no_autoflush:  # one flush per batch (multi-row inserts), not one per query
+            for host in hosts:
+                stats.add(
+                    evaluate_host(
+                        session,
+                        host,
+                        sections=section_list,
+                        only=only,
+                        now=now,
+                        catalog=catalog,
+                        policies=policies,
+                    )
                 )
-            )
         session.flush()
         if progress:
             progress(min(start + batch, len(ids)), len(ids))

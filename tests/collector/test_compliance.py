@@ -108,14 +108,27 @@ def _example(check: CompiledCheck, expect: str) -> Any:
 def test_a_report_breaking_a_check_opens_its_finding_and_a_passing_one_verifies_it(
     collector: CollectorUnderTest, check: CompiledCheck
 ) -> None:
-    failing, passing = _example(check, "fail"), _example(check, "pass")
-    if failing is None or passing is None:
-        pytest.skip(f"{check.id}: every example sets parameters")
+    failing = _example(check, "fail") or next(e for e in check.check.examples if e.expect == "fail")
+    passing = _example(check, "pass") or next(e for e in check.check.examples if e.expect == "pass")
+    city = collector.admin_headers()
+
+    def parameters(values: dict[str, Any]) -> None:  # an example's parameters, as the unit's own
+        answer = collector.client.put(
+            "/api/v1/units/341021/policy", json={"params": {check.pack: values or None}}, headers=city
+        )
+        assert answer.status_code == 200, answer.text
+
     delta = utcnow() - EXAMPLE_NOW
     host_id, agent_id, key = _host(collector)
+    if not check.check.enabled:  # off by default: the unit switches it on
+        answer = collector.client.put(
+            "/api/v1/units/341021/policy", json={"checks": {check.id: True}}, headers=city
+        )
+        assert answer.status_code == 200, answer.text
 
     doc, facts = example_document(check, failing)
     _set_host(collector, host_id, facts)
+    parameters(failing.params)
     _send(collector, agent_id, key, {check.section: _ok(_shift(doc, delta), check.section)})
     result = _result(collector, host_id, check.id)
     assert result is not None and result.status == "fail", (check.id, result and result.evidence)
@@ -136,6 +149,7 @@ def test_a_report_breaking_a_check_opens_its_finding_and_a_passing_one_verifies_
 
     doc, facts = example_document(check, passing)
     _set_host(collector, host_id, facts)
+    parameters(passing.params)
     _send(collector, agent_id, key, {check.section: _ok(_shift(doc, delta), check.section)})
     result = _result(collector, host_id, check.id)
     assert result is not None and result.status == "pass", (check.id, result and result.evidence)
