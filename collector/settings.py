@@ -7,7 +7,7 @@ to leave at an insecure default.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -35,3 +35,25 @@ class Settings(BaseSettings):
     trust_proxy_headers: bool = Field(
         default=False, description="Take the client address from X-Forwarded-For (behind a proxy)."
     )
+    # Findings, inbox and notifications (issue 5; docs/findings.md). No secret has a default.
+    findings_sweep_seconds: float = Field(
+        default=60.0, ge=0, description="Period of the findings task (exemptions, overdue, outbox); 0: off."
+    )
+    notify_min_severity: str = Field(
+        default="high",
+        pattern="^(info|low|medium|high|critical)$",
+        description="A new finding at or above this severity goes to the inbox (and e-mail/webhook).",
+    )
+    smtp_host: str = Field(default="", description="SMTP server for notifications ('' : no e-mail).")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str = Field(default="", description="SMTP login ('' : none).")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password (never logged).")
+    smtp_from: str = Field(default="", description="Sender address of notification mails.")
+    smtp_to: str = Field(default="", description="Recipients of notification mails, comma-separated.")
+    smtp_ca_file: str = Field(default="", description="Extra CA bundle to verify the SMTP server.")
+    webhook_url: str = Field(default="", description="URL that receives notifications as JSON ('' : none).")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Key of the X-Watchpost-Signature HMAC-SHA256 header (never logged)."
+    )
+    notify_max_attempts: int = Field(default=8, ge=1, le=50, description="Delivery attempts before giving up.")

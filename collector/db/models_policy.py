@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from collector.db.base import Base, JsonDoc, UtcDateTime, utcnow
 
@@ -148,3 +148,7 @@ class FindingEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[Any] = mapped_column(JsonDoc, default=dict)
+
+    # Set instead of finding_id when the finding is new: no flush is needed to record its
+    # first event (evaluating thousands of hosts opens thousands of findings at once).
+    finding: Mapped[Finding] = relationship()
