@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     findings_sweep_seconds: float = Field(
         default=60.0, ge=0, description="Period of the findings task (exemptions, overdue, outbox); 0: off."
     )
+    policy_sweep_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Period of the policy round: silent-host checks on every host and unit-level checks "
+        "(licence seats, yearly drill and training); run by the findings task; 0: off.",
+    )
     notify_min_severity: str = Field(
         default="high",
         pattern="^(info|low|medium|high|critical)$",
@@ -56,4 +62,6 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Key of the X-Watchpost-Signature HMAC-SHA256 header (never logged)."
     )
-    notify_max_attempts: int = Field(default=8, ge=1, le=50, description="Delivery attempts before giving up.")
+    notify_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Delivery attempts before giving up."
+    )

@@ -39,8 +39,8 @@ from collector.db.models import RoleGrant, User
 from collector.db.models_inbox import InboxItem
 from collector.deps import SessionDep, SettingsDep, client_ip
 from collector.policy.meta import SEVERITIES
-from collector.services import findings, inbox, notify
 from collector.services import findings_actions as actions
+from collector.services import inbox, notify, periodic
 from collector.services.auth import Principal, same_token
 from collector.services.errors import DomainError, Invalid
 from collector.services.findings_query import STATUS_FILTERS, list_findings, one_finding, timeline
@@ -85,7 +85,7 @@ async def _periodic(sessions: sessionmaker[Session], settings: Settings, stop: a
         except TimeoutError:
             pass
         try:
-            counts = await asyncio.to_thread(findings.sweep, sessions, settings, utcnow())
+            counts = await asyncio.to_thread(periodic.run_round, sessions, settings, utcnow())
             if any(counts.values()):
                 log.info("findings task: %s", counts)
         except Exception:  # the task must outlive one failed round (logged)
