@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,8 +42,11 @@ _MAX_PACK_BYTES = 2 * 1024 * 1024
 
 
 def default_policies_dir() -> Path:
-    """policies/ of the source tree (the collector is installed from it)."""
-    return Path(__file__).resolve().parents[2] / "policies"
+    """$WATCHPOST_POLICIES_DIR (an installed collector: the image sets it), else policies/ of
+    the source tree. Packs, examples, the software catalogue, drill templates and the bulletin
+    score all live there."""
+    configured = os.environ.get("WATCHPOST_POLICIES_DIR")
+    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "policies"
 
 
 class PackError(ValueError):

@@ -138,9 +138,12 @@ class TemplateError(ValueError):
 
 
 def templates_dir() -> Path:
-    """policies/drills of the source tree, or WATCHPOST_DRILL_TEMPLATES_DIR."""
+    """WATCHPOST_DRILL_TEMPLATES_DIR, else drills/ of the policies directory
+    (collector.policy.loader.default_policies_dir)."""
+    from collector.policy.loader import default_policies_dir
+
     configured = os.environ.get("WATCHPOST_DRILL_TEMPLATES_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "policies" / "drills"
+    return Path(configured) if configured else default_policies_dir() / "drills"
 
 
 def _read(path: Path) -> object:
