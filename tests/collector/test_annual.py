@@ -2,13 +2,14 @@
 of the caller's scope (A9-G), with flags for units and for the city as a whole, and its XLSX
 export. SQLite and PostgreSQL.
 
-Drill counts come from the drills area (collector.services.drills.completed_drills_by_unit);
-most tests here replace that function by fixed counts so that they test the overview alone."""
+Drill counts come from the drills area (collector.services.drills.completed_drills_by_unit):
+the tests run real drills through its API."""
 
 from __future__ import annotations
 
 import inspect
 import io
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,7 +17,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from collector.db.models import Unit
+from collector.db.models_drills import Drill
 from collector.services import annual
+from tests.collector.test_drills import plan_drill, run_whole_drill
+from tests.collector.test_plans import approved_plan
 from tests.support.collector import CollectorUnderTest
 
 Headers = dict[str, str]
@@ -41,12 +45,33 @@ def _unit_ids(collector: CollectorUnderTest) -> dict[str, int]:
         return {u.code: u.id for u in session.scalars(select(Unit))}
 
 
+class _Drills:
+    """Completed drills made for real (approved plan, drill run through the runner API), dated
+    in the year under test: ``update({unit_id: n})``."""
+
+    def __init__(self, collector: CollectorUnderTest) -> None:
+        self.c = collector
+        self.admin = collector.admin_headers()
+        self.planned: set[str] = set()
+
+    def update(self, counts: dict[int, int]) -> None:
+        codes = {unit_id: code for code, unit_id in _unit_ids(self.c).items()}
+        for unit_id, n in counts.items():
+            code = codes[unit_id]
+            if code not in self.planned:
+                approved_plan(self.c, self.admin, code)
+                self.planned.add(code)
+            for _ in range(n):
+                drill = plan_drill(self.c, self.admin, unit=code)
+                run_whole_drill(self.c, self.admin, drill)
+                with self.c.sessions() as session:
+                    session.get_one(Drill, drill["id"]).held_on = date(2026, 6, 1)
+                    session.commit()
+
+
 @pytest.fixture
-def drills(collector: CollectorUnderTest, monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
-    """Completed drills per unit id, as the drills area would report them."""
-    counts: dict[int, int] = {}
-    monkeypatch.setattr(annual, "completed_drills", lambda _session, _year: counts)
-    return counts
+def drills(collector: CollectorUnderTest) -> _Drills:
+    return _Drills(collector)
 
 
 def _overview(collector: CollectorUnderTest, headers: Headers, year: int = 2026) -> dict[str, Any]:
@@ -60,7 +85,7 @@ def _rows(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_units_without_a_technical_training_or_a_drill_are_flagged(
-    collector: CollectorUnderTest, drills: dict[int, int]
+    collector: CollectorUnderTest, drills: _Drills
 ) -> None:
     city = collector.admin_headers()
     ids = _unit_ids(collector)
@@ -101,7 +126,7 @@ def test_units_without_a_technical_training_or_a_drill_are_flagged(
 
 
 def test_the_city_as_a_whole_is_flagged_in_an_empty_year(
-    collector: CollectorUnderTest, drills: dict[int, int]
+    collector: CollectorUnderTest, drills: _Drills
 ) -> None:
     body = _overview(collector, collector.admin_headers(), 2024)
     assert body["totals"]["no_training"] is True and body["totals"]["no_drill"] is True
@@ -109,7 +134,7 @@ def test_the_city_as_a_whole_is_flagged_in_an_empty_year(
 
 
 def test_a_district_sees_its_own_row_and_nothing_of_the_others(
-    collector: CollectorUnderTest, drills: dict[int, int]
+    collector: CollectorUnderTest, drills: _Drills
 ) -> None:
     city = collector.admin_headers()
     ids = _unit_ids(collector)
@@ -128,7 +153,7 @@ def test_a_district_sees_its_own_row_and_nothing_of_the_others(
 
 
 def test_an_auditor_of_an_office_gets_the_office_as_its_row(
-    collector: CollectorUnderTest, drills: dict[int, int]
+    collector: CollectorUnderTest, drills: _Drills
 ) -> None:
     with collector.sessions() as session:
         parent = session.scalars(select(Unit.id).where(Unit.code == "341021")).one()
@@ -151,7 +176,7 @@ def test_an_auditor_of_an_office_gets_the_office_as_its_row(
     assert "341021-01" not in rows and rows["341021"]["technical_held"] == 1  # rolled up
 
 
-def test_the_overview_exports_as_xlsx(collector: CollectorUnderTest, drills: dict[int, int]) -> None:
+def test_the_overview_exports_as_xlsx(collector: CollectorUnderTest, drills: _Drills) -> None:
     city = collector.admin_headers()
     _training(collector, city, attendees=[{"name": "张三", "unit": "341021"}])
     answer = collector.client.get("/api/v1/annual/2026/export.xlsx", headers=city)
