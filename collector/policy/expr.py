@@ -573,6 +573,13 @@ class _Compiler:
                     facts.append({"path": full, "more_items": len(found) - MAX_ITEMS})
                 if not found:
                     facts = [{"path": full, "op": "some" if want_some else "none", "actual": 0}]
+                    if want_some and where is not None:  # why each item did not match
+                        items = getter(doc, ctx) or []
+                        items = items if isinstance(items, list) else []
+                        facts += [
+                            {"path": full, "item": _item_summary(e), "facts": where(e, ctx).facts}
+                            for e in items[:MAX_ITEMS]
+                        ]
                 return Outcome(bool(found) == want_some, facts)
 
             return some_or_none

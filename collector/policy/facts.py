@@ -26,6 +26,10 @@ class HostFacts(BaseModel):
         description="Kind of that unit."
     )
     os_family: str = Field(default="", description="windows, linux, ... ('' when unknown).")
+    os_name: str = Field(
+        default="", description="OS name as reported, e.g. 'Microsoft Windows 10 专业版', 'Debian GNU/Linux'."
+    )
+    os_version: str = Field(default="", description="OS version as reported, e.g. '22H2', '12'.")
     device_type: str = Field(
         default="", description="desktop, laptop, server, printer ... ('' when unknown)."
     )
@@ -48,6 +52,8 @@ DEFAULT_HOST: dict[str, Any] = {
     "unit_code": "341021",
     "unit_kind": "county",
     "os_family": "windows",
+    "os_name": "Microsoft Windows 10 专业版",
+    "os_version": "22H2",
     "device_type": "desktop",
     "source": "agent",
     "status": "active",
@@ -74,6 +80,8 @@ def host_facts(host: Any, unit_code: str, unit_kind: str, tags: list[str], now: 
         "unit_code": unit_code,
         "unit_kind": unit_kind,
         "os_family": host.os_family or "",
+        "os_name": host.os_name or "",
+        "os_version": host.os_version or "",
         "device_type": host.device_type or "",
         "source": host.source,
         "status": host.status,

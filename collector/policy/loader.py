@@ -128,15 +128,20 @@ def _problems(exc: ValidationError) -> list[str]:
     return out[:50]
 
 
-_LOADED: dict[tuple[str, bool], CompiledPack] = {}
+_LOADED: dict[tuple[str, str], CompiledPack] = {}
 
 
 def load_pack_text(text: str, name: str = "<upload>", *, run_checks_examples: bool = True) -> CompiledPack:
     """Parse, validate and compile one pack; run its examples. Raises PackError.
 
     A text loaded once is not compiled again in this process (packs are immutable data)."""
-    key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), run_checks_examples)
-    found = _LOADED.get(key) or (_LOADED.get((key[0], True)) if not run_checks_examples else None)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    key = (digest, str(_examples_dir()) if run_checks_examples else "")
+    if _EXAMPLES_DIR and run_checks_examples:  # an author's own examples may change between runs
+        return _load_pack_text(text, name, run_checks_examples)
+    found = _LOADED.get(key)
+    if found is None and not run_checks_examples:  # compiled once with examples is as good
+        found = next((p for k, p in _LOADED.items() if k[0] == digest), None)
     if found is not None:
         return found
     compiled = _load_pack_text(text, name, run_checks_examples)
@@ -195,6 +200,19 @@ def _load_pack_text(text: str, name: str, run_checks_examples: bool) -> Compiled
 def load_dir(directory: Path) -> tuple[list[CompiledPack], list[PackError]]:
     """Every ``*.yaml`` under ``directory/packs`` (or directly in ``directory``)."""
     packs_dir = directory / "packs" if (directory / "packs").is_dir() else directory
+    own_examples = directory / "examples"
+    if own_examples.is_dir() and own_examples.resolve() != (default_policies_dir() / "examples").resolve():
+        _EXAMPLES_DIR.append(own_examples)
+        _BASES.clear()
+        try:
+            return _load_dir(packs_dir)
+        finally:
+            _EXAMPLES_DIR.pop()
+            _BASES.clear()
+    return _load_dir(packs_dir)
+
+
+def _load_dir(packs_dir: Path) -> tuple[list[CompiledPack], list[PackError]]:
     packs: list[CompiledPack] = []
     errors: list[PackError] = []
     seen: dict[str, str] = {}
@@ -220,8 +238,11 @@ def load_dir(directory: Path) -> tuple[list[CompiledPack], list[PackError]]:
 # -- examples -----------------------------------------------------------------------------------
 
 
+_EXAMPLES_DIR: list[Path] = []  # set by load_dir for the packs it loads (their own examples/)
+
+
 def _examples_dir() -> Path:
-    return default_policies_dir() / "examples"
+    return _EXAMPLES_DIR[-1] if _EXAMPLES_DIR else default_policies_dir() / "examples"
 
 
 _BASES: dict[str, dict[str, Any]] = {}

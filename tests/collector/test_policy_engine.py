@@ -353,3 +353,45 @@ def test_rules_survive_garbage_documents(garbage: Any, data: st.DataObject) -> N
     params = next(p.defaults() for p in packs if p.name == check.pack)
     status, _ = check.evaluate(doc, Context(host=DEFAULT_HOST, params=params, now=NOW))
     assert status in ("pass", "fail", "not_applicable")
+
+
+def test_a_failing_some_says_why_each_item_did_not_match() -> None:
+    doc = _base("antivirus")
+    check = _compile({"some": "products", "where": {"field": "real_time_protection", "eq": True}})
+    doc["products"][0]["real_time_protection"] = False
+    status, evidence = _run(check, doc)
+    assert status == "fail"
+    assert evidence[0] == {"path": "products", "op": "some", "actual": 0}
+    assert evidence[1]["item"]["name"] == doc["products"][0]["name"]
+    assert evidence[1]["facts"][0]["actual"] is False
+
+
+def test_host_facts_carry_the_os_name_and_version() -> None:
+    check = _compile({"field": "@host.os_name", "not_matches": "Windows 7"})
+    doc = _base("antivirus")
+    assert _run(check, doc, host={"os_name": "Microsoft Windows 7 旗舰版"})[0] == "fail"
+    assert _run(check, doc)[0] == "pass"
+
+
+def test_policies_check_reads_the_examples_beside_the_packs(tmp_path: Path) -> None:
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "examples").mkdir()
+    pack = _pack({"field": "state", "eq": "protected"})
+    pack["checks"][0]["examples"] = [
+        {"name": "base", "expect": "pass"},
+        {"name": "f", "expect": "fail", "facts": {"state": "none", "products": []}},
+    ]
+    (tmp_path / "packs" / "t.yaml").write_text(yaml.safe_dump(pack), encoding="utf-8")
+    base = _base("antivirus")
+    base["state"] = "protected"
+    (tmp_path / "examples" / "antivirus.yaml").write_text(
+        yaml.safe_dump(base, allow_unicode=True), encoding="utf-8"
+    )
+    packs, errors = load_dir(tmp_path)
+    assert not errors and [p.name for p in packs] == ["t"]
+    base["state"] = "at_risk"  # the shipped base is at risk: the same pack fails its pass example there
+    (tmp_path / "examples" / "antivirus.yaml").write_text(
+        yaml.safe_dump(base, allow_unicode=True), encoding="utf-8"
+    )
+    _, errors = load_dir(tmp_path)
+    assert errors and "expected pass, got fail" in str(errors[0])
