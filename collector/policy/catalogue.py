@@ -137,7 +137,9 @@ class Catalogue(_Strict):
 
 
 def default_catalogue_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "policies" / "catalogue" / "licensed-software.yaml"
+    from collector.policy.loader import default_policies_dir
+
+    return default_policies_dir() / "catalogue" / "licensed-software.yaml"
 
 
 def parse_catalogue(text: str) -> Catalogue:

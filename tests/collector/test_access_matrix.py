@@ -167,7 +167,8 @@ def _session_headers(c: CollectorUnderTest, user_id: int) -> dict[str, str]:
 
 
 # -- how to exercise each route ------------------------------------------------------------
-# kind: "read" (every role in scope may), "write" (admins only), "self" (the caller's own
+# kind: "read" (every role in scope may), "write" (admins only), "city" (city admins only:
+# city-wide objects such as policy packs), "self" (the caller's own
 # account: every logged-in role; its objects belong to the caller alone), "public".
 # build(world, unit, role): unit is IN, OUT or None (a missing object); scoped=False: the
 # route names no object (lists): only the in-scope call and the leak check apply.
@@ -319,6 +320,339 @@ def _bundle(w: World, u: str | None, _r: str) -> Target:
     return Target(files={"file": ("scan.json", report, "application/json")}, data={"unit": code}, ident=code)
 
 
+def _policies_first_check(w: World) -> str:
+    from collector.services.compliance import active_catalog
+
+    with w.c.sessions() as session:
+        return sorted(active_catalog(session).checks)[0]
+
+
+def _policies_source(w: World) -> tuple[str, str]:
+    """A shipped pack's text with a version above every stored one (a valid new version)."""
+    import re as _re
+
+    from collector.db.models_policy import PolicyPack
+    from collector.policy.loader import default_policies_dir
+
+    path = sorted((default_policies_dir() / "packs").glob("*.yaml"))[0]
+    with w.c.sessions() as session:
+        versions = session.scalars(select(PolicyPack.version).where(PolicyPack.name == path.stem)).all()
+    text = _re.sub(r"(?m)^version: *\d+", f"version: {max(versions, default=0) + 1}", path.read_text("utf-8"))
+    return path.stem, text
+
+
+def _policies_upload(w: World, _u: str | None, _r: str) -> Target:
+    return Target(body={"source": _policies_source(w)[1]})
+
+
+def _policies_pending(w: World, _u: str | None, _r: str) -> Target:
+    from collector.services.compliance import stage_pack
+
+    name, text = _policies_source(w)
+    with w.c.sessions() as session:
+        admin = session.scalar(select(User).where(User.username == w.names["spare"]))
+        assert admin is not None
+        row, _ = stage_pack(session, principal_for_user(session, admin), text)
+        session.commit()
+        return Target(path={"pack": name, "version": row.version})
+
+
+def _policies_version(w: World, _u: str | None, _r: str) -> Target:
+    from collector.db.models_policy import PolicyPack
+
+    with w.c.sessions() as session:
+        row = session.scalars(select(PolicyPack).where(PolicyPack.status == "active")).first()
+        assert row is not None
+        return Target(path={"pack": row.name, "version": row.version})
+
+
+def _policies_check(w: World, _u: str | None, _r: str) -> Target:
+    return Target(path={"check_id": _policies_first_check(w)})
+
+
+def _policies_host_check(w: World, u: str | None, r: str) -> Target:
+    target = w.host(u, report=u is not None)
+    target.path["check_id"] = _policies_first_check(w)
+    return target
+
+
+
+# --- trainings (issue 7) helpers ---
+_TRAININGS_PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+def _trainings_make(w: World, unit: str) -> dict[str, Any]:
+    """A training of ``unit`` with one attendee and one file, made by the city admin."""
+    body = {"held_on": "2026-04-15", "topic": w.fresh("matrix-training-"), "unit": unit,
+            "attendees": [{"name": w.fresh("attendee-"), "unit": unit}]}  # fmt: skip
+    answer = w.c.client.post("/api/v1/trainings", json=body, headers=w.headers["city_admin"])
+    assert answer.status_code == 201, answer.text
+    training = answer.json()
+    files = {"file": ("slides.pdf", _TRAININGS_PDF, "application/pdf")}
+    added = w.c.client.post(
+        f"/api/v1/trainings/{training['id']}/materials", files=files, headers=w.headers["city_admin"]
+    )
+    assert added.status_code == 201, added.text
+    return {"training_id": training["id"], "attendee_id": training["attendees"][0]["id"],
+            "material_id": added.json()["id"]}  # fmt: skip
+
+
+def _trainings_target(*keys: str, body: Callable[[World, str], Any] | None = None, **extra: Any) -> Build:
+    def build(w: World, u: str | None, _r: str) -> Target:
+        missing = dict.fromkeys(("training_id", "attendee_id", "material_id"), MISSING_ID)
+        ids = _trainings_make(w, u) if u else missing
+        path = {k: ids[k] for k in ("training_id", *keys)}
+        content = body(w, u or IN) if body else None
+        return Target(path=path, ident=str(ids["training_id"]), body=content, **extra)
+
+    return build
+
+
+def _trainings_new(w: World, u: str | None, _r: str) -> Target:
+    code = u or MISSING_UNIT
+    return Target(body={"held_on": "2026-04-15", "topic": w.fresh("new-training-"), "unit": code}, ident=code)
+
+
+def _trainings_sheet() -> dict[str, Any]:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "单位", "学时", "签到"])
+    sheet.append(["张三", IN, 2, "是"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return {"file": ("签到表.xlsx", buffer.getvalue(), "application/octet-stream")}
+
+
+def _trainings_year(_w: World, _u: str | None, _r: str) -> Target:
+    return Target(path={"year": 2026})
+
+
+# --- end trainings (issue 7) helpers ---
+
+
+# --- findings (issue 5) helpers ---
+def _findings_principal(w: World, role: str) -> Any:
+    with w.c.sessions() as session:
+        user = session.scalar(select(User).where(User.username == w.names[role]))
+        return principal_for_user(session, user)
+
+
+def _finding(body: Any = None, then: tuple[str, ...] = ()) -> Build:
+    """A failing host x check in the unit; ``then``: actions the spare city admin takes first
+    (claim, exempt, close)."""
+    from collector.policy.meta import CheckMeta
+    from collector.services import findings
+    from collector.services import findings_actions as actions
+
+    check = CheckMeta(
+        "antivirus.enabled", "antivirus", "防病毒未启用", "Antivirus off", "high", "antivirus", 7
+    )
+
+    def build(w: World, u: str | None, _r: str) -> Target:
+        if u is None:
+            wanted = body() if callable(body) else body
+            return Target(path={"finding_id": MISSING_ID}, body=wanted, ident=str(MISSING_ID))
+        spare = _findings_principal(w, "spare")
+        now = _now()
+        with w.c.sessions() as session:
+            unit_id = session.scalar(select(Unit.id).where(Unit.code == u))
+            host = Host(
+                agent_id=uuid.uuid4(),
+                unit_id=unit_id,
+                hostname=w.fresh("oos-xiuning-pc" if u == OUT else "she-pc"),
+            )
+            session.add(host)
+            session.flush()
+            found = findings.on_result(session, host=host, check=check, status="fail", evidence=[], at=now)
+            assert found is not None
+            session.commit()
+            for action in then:
+                given = actions.ActionInput(note="done", reason="legacy", expires_at=now + timedelta(days=30))
+                actions.act(session, spare, found.id, action, given, at=now)
+            wanted = body() if callable(body) else body
+            return Target(path={"finding_id": found.id}, body=wanted, ident=str(found.id))
+
+    return build
+
+
+def _finding_assign(w: World, u: str | None, r: str) -> Target:
+    target = _finding()(w, u, r)
+    assignee = "district_admin" if u == IN else "spare"
+    with w.c.sessions() as session:
+        assignee_id = session.scalar(select(User.id).where(User.username == w.names[assignee]))
+    target.body = {"assignee_id": assignee_id}
+    return target
+
+
+def _finding_bulk(w: World, u: str | None, r: str) -> Target:
+    target = _finding()(w, u, r)
+    return Target(
+        body={"action": "close", "ids": [target.path["finding_id"]], "note": "x"}, ident=target.ident
+    )
+
+
+def _inbox_item(w: World, u: str | None, role: str) -> Target:
+    """In scope: an item of the caller; out of scope: another user's item."""
+    from sqlalchemy import func
+
+    from collector.db.models_inbox import InboxItem
+    from collector.services import inbox
+
+    if u is None:
+        return Target(path={"item_id": MISSING_ID}, ident=str(MISSING_ID))
+    owner = w.names[role] if u == IN else w.names["spare"]
+    with w.c.sessions() as session:
+        user_id = session.scalar(select(User.id).where(User.username == owner))
+        assert user_id is not None
+        inbox.add_items(session, [user_id], kind="finding_opened", text_zh="x", text_en="x", at=_now())
+        session.commit()
+        item_id = session.scalar(select(func.max(InboxItem.id)))
+    return Target(path={"item_id": item_id}, ident=str(item_id))
+
+
+# --- end findings (issue 5) helpers ---
+
+
+# --- drills and plans (issue 7) helpers ---
+def _drill_api(w: World, method: str, path: str, body: Any = None) -> Any:
+    """A call as the spare city admin (builders make their objects this way)."""
+    answer = w.c.client.request(method, path, json=body, headers=w.headers["spare"])
+    assert answer.is_success, answer.text
+    return answer.json() if answer.content else None
+
+
+def _drill_plan_ready(w: World, unit: str) -> dict[str, Any]:
+    """The unit's plan as the API shows it, with an approved version."""
+    plan = _drill_api(w, "GET", f"/api/v1/plans/{unit}")
+    if plan["current"] is None:
+        draft = plan["draft"] or _drill_api(w, "POST", f"/api/v1/plans/{unit}/versions", {})
+        _drill_api(w, "POST", f"/api/v1/plan-versions/{draft['id']}/approve")
+        plan = _drill_api(w, "GET", f"/api/v1/plans/{unit}")
+    return dict(plan)
+
+
+def _drill_new(w: World, unit: str, stage: str = "planned") -> int:
+    _drill_plan_ready(w, unit)
+    body = {"unit": unit, "title": "matrix drill", "kind": "tabletop", "coverage": "specialised",
+            "scenario_key": "server-room-outage", "planned_date": "2026-06-01"}  # fmt: skip
+    drill_id = int(_drill_api(w, "POST", "/api/v1/drills", body)["id"])
+    kinds = {"planned": [], "running": ["start"], "finished": ["start", "finish"]}[stage]
+    for kind in kinds:
+        event = {"client_id": uuid.uuid4().hex, "kind": kind}
+        _drill_api(w, "POST", f"/api/v1/drills/{drill_id}/events", {"events": [event]})
+    return drill_id
+
+
+def _drill_target(stage: str = "planned", body: Callable[[], Any] | None = None) -> Build:
+    def build(w: World, u: str | None, _r: str) -> Target:
+        drill_id = MISSING_ID if u is None else _drill_new(w, u, stage)
+        return Target(path={"drill_id": drill_id}, body=body() if body else None, ident=str(drill_id))
+
+    return build
+
+
+def _drill_events() -> Any:
+    return {"events": [{"client_id": uuid.uuid4().hex, "kind": "step", "step_key": "so-detect-1", "status": "done"}]}
+
+
+def _drill_action_target(body: Any = None) -> Build:
+    def build(w: World, u: str | None, _r: str) -> Target:
+        if u is None:
+            return Target(path={"action_id": MISSING_ID}, body=body, ident=str(MISSING_ID))
+        drill_id = _drill_new(w, u, "finished")
+        action = {"problem": "matrix", "owner": "x", "due_date": "2026-12-31"}
+        action_id = _drill_api(w, "POST", f"/api/v1/drills/{drill_id}/actions", action)["id"]
+        return Target(path={"action_id": action_id}, body=body, ident=str(action_id))
+
+    return build
+
+
+def _drill_version(status: str, body: Any = None) -> Build:
+    """The unit's approved version, or its draft (made when there is none)."""
+
+    def build(w: World, u: str | None, _r: str) -> Target:
+        if u is None:
+            return Target(path={"version_id": MISSING_ID}, body=body, ident=str(MISSING_ID))
+        plan = _drill_plan_ready(w, u)
+        version = plan["current"] if status == "approved" else plan["draft"]
+        if version is None:
+            version = _drill_api(w, "POST", f"/api/v1/plans/{u}/versions", {})
+        return Target(path={"version_id": version["id"]}, body=body, ident=str(version["id"]))
+
+    return build
+
+
+def _drill_no_draft(w: World, u: str | None, _r: str) -> Target:
+    """A unit whose plan has no draft (a new one may be started)."""
+    if u is not None:
+        draft = _drill_api(w, "GET", f"/api/v1/plans/{u}")["draft"]
+        if draft is not None:
+            _drill_api(w, "DELETE", f"/api/v1/plan-versions/{draft['id']}")
+    return Target(path={"code": u or MISSING_UNIT}, body={"note": "matrix"}, ident=u or MISSING_UNIT)
+
+
+def _drill_create(w: World, u: str | None, _r: str) -> Target:
+    if u is not None:
+        _drill_plan_ready(w, u)
+    code = u or MISSING_UNIT
+    body = {"unit": code, "title": "matrix drill", "kind": "hands_on", "coverage": "comprehensive",
+            "scenario_key": "vpn-account-compromise", "planned_date": "2026-07-01"}  # fmt: skip
+    return Target(body=body, ident=code)
+
+
+def _drill_closable(w: World, u: str | None, r: str) -> Target:
+    """A finished drill with its after-action report written and no open action."""
+    target = _drill_target("finished")(w, u, r)
+    if u is not None:
+        review = {"went_well": "m", "summary": "m"}
+        _drill_api(w, "PUT", f"/api/v1/drills/{target.path['drill_id']}/review", review)
+    return target
+
+
+_DRILL_PATCH = {"title": "matrix drill", "kind": "tabletop", "coverage": "specialised",
+                "scenario_key": "website-defacement", "planned_date": "2026-08-01"}  # fmt: skip
+
+
+# --- end drills and plans (issue 7) helpers ---
+
+
+def _bulletin_period() -> str:
+    """Last month (Asia/Shanghai): a period that is over, so that its bulletin can be issued."""
+    from collector.services.bulletin_periods import local_today, period_containing
+
+    return period_containing("month", local_today()).previous().key
+
+
+def _bulletin_new(_w: World, u: str | None, _r: str) -> Target:
+    code = u or MISSING_UNIT
+    return Target(body={"period": _bulletin_period(), "unit": code}, ident=code)
+
+
+def _bulletin_preview(_w: World, u: str | None, _r: str) -> Target:
+    code = u or MISSING_UNIT
+    return Target(query={"period": _bulletin_period(), "unit": code}, ident=code)
+
+
+def _bulletin(issued: bool = False, body: Any = None) -> Build:
+    """A draft (or an issued bulletin) of the unit, made by the city admin."""
+
+    def build(w: World, u: str | None, _r: str) -> Target:
+        if u is None:
+            return Target(path={"bulletin_id": MISSING_ID}, ident=str(MISSING_ID), body=body)
+        city = w.headers["city_admin"]
+        made = w.c.client.post("/api/v1/bulletins", json={"period": _bulletin_period(), "unit": u}, headers=city)
+        assert made.status_code == 201, made.text
+        bulletin_id = made.json()["id"]
+        if issued:
+            done = w.c.client.post(f"/api/v1/bulletins/{bulletin_id}/issue", headers=city)
+            assert done.status_code == 200, done.text
+        return Target(path={"bulletin_id": bulletin_id}, ident=str(bulletin_id), body=body)
+
+    return build
+
+
 ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/auth/login"): Spec("public", _login),
     ("POST", "/api/v1/auth/logout"): Spec("self", _logout, ok=204, scoped=False),
@@ -390,14 +724,126 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/audit"): Spec("read", _list(), scoped=False),
     ("GET", "/api/v1/audit.csv"): Spec("read", _list(), scoped=False),
     # --- policies (issue 5) ---
+    ("GET", "/api/v1/policies"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/policies/{pack}/versions/{version}"): Spec("read", _policies_version, scoped=False),
+    ("POST", "/api/v1/policies"): Spec("city", _policies_upload, ok=201, scoped=False),
+    ("POST", "/api/v1/policies/{pack}/versions/{version}/apply"): Spec("city", _policies_pending, scoped=False),
+    ("GET", "/api/v1/checks"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/checks/{check_id}"): Spec("read", _policies_check, scoped=False),
+    ("GET", "/api/v1/checks/{check_id}/hosts"): Spec("read", _policies_check, scoped=False),
+    ("GET", "/api/v1/compliance/units"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/hosts/{host_id}/compliance"): Spec("read", _host),
+    ("GET", "/api/v1/hosts/{host_id}/compliance/{check_id}/history"): Spec("read", _policies_host_check),
+    ("GET", "/api/v1/units/{code}/policy"): Spec("read", _unit()),
+    ("PUT", "/api/v1/units/{code}/policy"): Spec("write", _unit({"params": {}, "checks": {}})),
     # --- end policies (issue 5) ---
     # --- findings (issue 5) ---
+    ("GET", "/api/v1/findings"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/findings.csv"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/findings.xlsx"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/findings/{finding_id}"): Spec("read", _finding()),
+    ("POST", "/api/v1/findings/bulk"): Spec("write", _finding_bulk),
+    ("POST", "/api/v1/findings/{finding_id}/assign"): Spec("write", _finding_assign),
+    ("POST", "/api/v1/findings/{finding_id}/claim"): Spec("write", _finding({"note": "更新了特征库"})),
+    ("POST", "/api/v1/findings/{finding_id}/verify"): Spec("verify", _finding({}, ("claim",))),
+    ("POST", "/api/v1/findings/{finding_id}/close"): Spec("write", _finding({"note": "误报"})),
+    ("POST", "/api/v1/findings/{finding_id}/reopen"): Spec("write", _finding({"note": "again"}, ("close",))),
+    ("POST", "/api/v1/findings/{finding_id}/exempt"): Spec(
+        "write",
+        _finding(lambda: {"reason": "legacy", "expires_at": (_now() + timedelta(days=90)).isoformat()}),
+    ),
+    ("POST", "/api/v1/findings/{finding_id}/exemption/approve"): Spec("write", _finding({}, ("exempt",))),
+    ("POST", "/api/v1/findings/{finding_id}/exemption/reject"): Spec(
+        "write", _finding({"note": "no"}, ("exempt",))
+    ),
+    ("POST", "/api/v1/findings/{finding_id}/notes"): Spec("write", _finding({"note": "phoned them"})),
+    ("GET", "/api/v1/inbox"): Spec("self", _none, scoped=False),
+    ("POST", "/api/v1/inbox/{item_id}/read"): Spec("self", _inbox_item),
+    ("POST", "/api/v1/inbox/read-all"): Spec("self", _none, scoped=False),
     # --- end findings (issue 5) ---
     # --- bulletins (issue 5) ---
+    ("GET", "/api/v1/bulletins/preview"): Spec("read", _bulletin_preview),
+    ("GET", "/api/v1/bulletins"): Spec("read", _list({"status": "draft"}), scoped=False),
+    ("POST", "/api/v1/bulletins"): Spec("write", _bulletin_new, ok=201),
+    ("GET", "/api/v1/bulletins/{bulletin_id}"): Spec("read", _bulletin(issued=True)),
+    ("PATCH", "/api/v1/bulletins/{bulletin_id}"): Spec("write", _bulletin(body={"remarks": "请按期整改。"})),
+    ("DELETE", "/api/v1/bulletins/{bulletin_id}"): Spec("write", _bulletin(), ok=204),
+    ("POST", "/api/v1/bulletins/{bulletin_id}/issue"): Spec("write", _bulletin()),
+    ("GET", "/api/v1/bulletins/{bulletin_id}/docx"): Spec("read", _bulletin(issued=True)),
+    ("GET", "/api/v1/bulletins/{bulletin_id}/xlsx"): Spec("read", _bulletin()),
     # --- end bulletins (issue 5) ---
     # --- drills and plans (issue 7) ---
+    ("GET", "/api/v1/drill-templates"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/drill-templates/{key}"): Spec(
+        "read", lambda _w, _u, _r: Target(path={"key": "microdata-leak"}), scoped=False
+    ),
+    ("GET", "/api/v1/plans"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/plans/{code}"): Spec("read", _unit()),
+    ("POST", "/api/v1/plans/{code}/versions"): Spec("write", _drill_no_draft, ok=201),
+    ("GET", "/api/v1/plan-versions/{version_id}"): Spec("read", _drill_version("approved")),
+    ("PUT", "/api/v1/plan-versions/{version_id}"): Spec("write", _drill_version("draft", {"note": "m"})),
+    ("DELETE", "/api/v1/plan-versions/{version_id}"): Spec("write", _drill_version("draft"), ok=204),
+    ("POST", "/api/v1/plan-versions/{version_id}/approve"): Spec("write", _drill_version("draft")),
+    ("GET", "/api/v1/plan-versions/{version_id}/diff"): Spec("read", _drill_version("approved")),
+    ("GET", "/api/v1/plan-versions/{version_id}/document.docx"): Spec("read", _drill_version("approved")),
+    ("GET", "/api/v1/drills/calendar"): Spec("read", _list({"year": 2026}), scoped=False),
+    ("GET", "/api/v1/drills"): Spec("read", _list({"year": 2026}), scoped=False),
+    ("POST", "/api/v1/drills"): Spec("write", _drill_create, ok=201),
+    ("GET", "/api/v1/drills/{drill_id}"): Spec("read", _drill_target()),
+    ("PUT", "/api/v1/drills/{drill_id}"): Spec("write", _drill_target(body=lambda: _DRILL_PATCH)),
+    ("POST", "/api/v1/drills/{drill_id}/cancel"): Spec("write", _drill_target(body=lambda: {"reason": "m"})),
+    ("GET", "/api/v1/drills/{drill_id}/state"): Spec("read", _drill_target("running")),
+    ("POST", "/api/v1/drills/{drill_id}/events"): Spec("write", _drill_target("running", _drill_events)),
+    ("GET", "/api/v1/drills/{drill_id}/report.docx"): Spec("read", _drill_target("finished")),
+    ("PUT", "/api/v1/drills/{drill_id}/review"): Spec(
+        "write", _drill_target("finished", lambda: {"went_well": "m", "summary": "m"})
+    ),
+    ("POST", "/api/v1/drills/{drill_id}/actions"): Spec(
+        "write",
+        _drill_target("finished", lambda: {"problem": "m", "owner": "m", "due_date": "2026-12-31"}),
+        ok=201,
+    ),
+    ("PUT", "/api/v1/drill-actions/{action_id}"): Spec(
+        "write", _drill_action_target({"problem": "m2", "owner": "m", "due_date": "2026-12-30"})
+    ),
+    ("POST", "/api/v1/drill-actions/{action_id}/resolve"): Spec(
+        "write", _drill_action_target({"outcome": "waived", "note": "matrix"})
+    ),
+    ("POST", "/api/v1/drills/{drill_id}/revise-plan"): Spec("write", _drill_target("finished")),
+    ("POST", "/api/v1/drills/{drill_id}/close"): Spec("write", _drill_closable),
     # --- end drills and plans (issue 7) ---
     # --- trainings (issue 7) ---
+    ("GET", "/api/v1/trainings"): Spec("read", _list({"year": 2026}), scoped=False),
+    ("POST", "/api/v1/trainings"): Spec("write", _trainings_new, ok=201),
+    ("GET", "/api/v1/trainings/attendance-template.xlsx"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/trainings/{training_id}"): Spec("read", _trainings_target()),
+    ("PATCH", "/api/v1/trainings/{training_id}"): Spec(
+        "write", _trainings_target(body=lambda _w, _u: {"hours": 2})
+    ),
+    ("DELETE", "/api/v1/trainings/{training_id}"): Spec("write", _trainings_target(), ok=204),
+    ("POST", "/api/v1/trainings/{training_id}/attendees"): Spec(
+        "write", _trainings_target(body=lambda w, u: {"name": w.fresh("new-attendee-"), "unit": u}), ok=201
+    ),
+    ("DELETE", "/api/v1/trainings/{training_id}/attendees/{attendee_id}"): Spec(
+        "write", _trainings_target("attendee_id"), ok=204
+    ),
+    ("POST", "/api/v1/trainings/{training_id}/attendance/import"): Spec(
+        "write",
+        lambda w, u, r: _trainings_target(files=_trainings_sheet(), data={"dry_run": "false"})(w, u, r),
+    ),
+    ("POST", "/api/v1/trainings/{training_id}/materials"): Spec(
+        "write",
+        _trainings_target(files={"file": ("handout.pdf", _TRAININGS_PDF, "application/pdf")}, data={}),
+        ok=201,
+    ),
+    ("GET", "/api/v1/trainings/{training_id}/materials/{material_id}"): Spec(
+        "read", _trainings_target("material_id")
+    ),
+    ("DELETE", "/api/v1/trainings/{training_id}/materials/{material_id}"): Spec(
+        "write", _trainings_target("material_id"), ok=204
+    ),
+    ("GET", "/api/v1/annual/{year}"): Spec("read", _trainings_year, scoped=False),
+    ("GET", "/api/v1/annual/{year}/export.xlsx"): Spec("read", _trainings_year, scoped=False),
     # --- end trainings (issue 7) ---
 }
 
@@ -472,7 +918,11 @@ def _no_leak(answer: Response, where: str) -> None:
 
 
 def _expected_in_scope(spec: Spec, role: str) -> int:
+    if spec.kind == "city" and role != "city_admin":  # city-wide objects (policy packs)
+        return 403
     if spec.kind == "write" and role not in ("city_admin", "district_admin"):
+        return 403
+    if spec.kind == "verify" and role == "auditor":  # findings: inspectors verify rectification
         return 403
     return spec.ok
 
