@@ -12,8 +12,11 @@
     DIR/registry/NNNN.reg
 
 `watchpost-agent scan --json --replay DIR` parses such a bundle on any OS with the same
-probes (ReplayContext), so a capture from a real Windows PC is a test fixture. Files that
-hold secrets are never copied (SECRET_PATHS); docs/capture-format.md describes the layout.
+probes (ReplayContext), so a capture from a real Windows PC is a test fixture. Secrets are never
+copied: account stores (shadow, ocpasswd, chap-secrets, ipsec.secrets, swanctl.conf, OpenVPN
+password files, WireGuard configs...) keep their structure with every secret replaced by
+``<redacted>``; key files and other SECRET_PATHS are dropped whole; docs/capture-format.md
+describes the layout.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ FORMAT = 1
 #: Never copied into a bundle: password hashes, VPN secrets, private keys, the agent's key.
 SECRET_PATHS = re.compile(
     r"(^/etc/(g?shadow|security/opasswd)$|ipsec\.secrets$|(chap|pap)-secrets$|ocpasswd$|/swanctl/.*\.conf$"
-    r"|\.key$|\.pem$|/node\.key$|psw-file|passwd\.(txt|db)$)"
+    r"|\.key$|\.pem$|/node\.key$|psw-file|passwd\.(txt|db)$|/wireguard/[^/]*\.conf$)"
 )
 SCRUBBED = b"<not captured: this file holds secrets>\n"
 
@@ -48,6 +51,9 @@ class BundleRecorder:
     commands: list[dict[str, Any]] = field(default_factory=list)
     registry_keys: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    #: Files a probe read as secret stores (path -> store format), e.g. the password file an
+    #: OpenVPN verify script names: redacted field by field whatever their name.
+    secret_formats: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         (self.bundle / "files").mkdir(parents=True, exist_ok=True)
@@ -72,13 +78,23 @@ class BundleRecorder:
             if os.path.islink(dest) or dest.is_dir():
                 return
             if kind == "read" and data is not None:
-                dest.write_bytes(SCRUBBED if SECRET_PATHS.search(path) else data)
+                dest.write_bytes(self._scrubbed(path, data))
             elif not dest.exists():
                 dest.touch()
             stamp = os.lstat(real).st_mtime
             os.utime(dest, (stamp, stamp))
         except OSError:
             pass  # a source that cannot be mirrored is simply absent from the bundle
+
+    def _scrubbed(self, path: str, data: bytes) -> bytes:
+        """What a bundle keeps of a file: account stores with each secret replaced (structure
+        kept, agent/vpn/store_redact.py), key files and unknown secret files not at all."""
+        from agent.vpn.store_redact import redact, redaction_for
+
+        how = self.secret_formats.get(path) or redaction_for(path)
+        if how is None:
+            return SCRUBBED if SECRET_PATHS.search(path) else data
+        return redact(how, data) or SCRUBBED
 
     def command(self, result: CommandResult) -> None:
         number = len(self.commands) + 1

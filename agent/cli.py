@@ -71,6 +71,24 @@ def _parser() -> argparse.ArgumentParser:
     cap.add_argument("bundle", type=Path, metavar="DIR", help="an empty or new folder")
     cap.add_argument("--section", action="append", help="only this section (repeatable)")
 
+    vpn = sub.add_parser(
+        "vpn-audit",
+        help="audit the VPN servers' accounts on this host: weak passwords judged here, only verdicts shown",
+    )
+    vpn.add_argument("--json", action="store_true", help="print the vpn section as JSON")
+    vpn.add_argument(
+        "--budget", type=float, default=60.0, help="seconds for hash checks (default: %(default)s)"
+    )
+    vpn.add_argument("--workers", type=int, default=None, help="hash-check processes (default: one per core)")
+    vpn.add_argument(
+        "--candidates", type=int, default=800, help="candidates per hashed account (default: %(default)s)"
+    )
+    vpn.add_argument(
+        "--unit-words", default="", help="comma-separated unit abbreviations to try (e.g. sxtjj,xxzx)"
+    )
+    vpn.add_argument("--root", type=Path, default=None, help="read a copy of a machine's files under DIR")
+    vpn.add_argument("--quiet", action="store_true", help="no progress on standard error")
+
     run = sub.add_parser("run", help="scan and report periodically (the service's main loop)")
     run.add_argument("--once", action="store_true", help="one delivery, then exit")
 
@@ -250,6 +268,52 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vpn_audit(args: argparse.Namespace) -> int:
+    """The ``vpn`` section alone, with progress on stderr (A9-T2.1, A9-T2.2). Never a secret."""
+    from agent.vpn.audit import audit, options_from_env
+
+    options = options_from_env()
+    options.budget_seconds = max(0.0, args.budget)
+    options.workers = args.workers
+    options.candidate_limit = max(1, args.candidates)
+    words = tuple(w.strip() for w in args.unit_words.split(",") if w.strip())
+    options.unit_words = words or options.unit_words
+    last = [0.0]
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"vpn-audit: {message}", file=sys.stderr, flush=True)
+
+    def hashes(done: int, total: int, matches: int) -> None:
+        if time.monotonic() - last[0] >= 1.0 or done >= total:
+            last[0] = time.monotonic()
+            say(f"hash checks: {done}/{total} candidates tried, {matches} weak found")
+
+    options.say, options.hash_progress = say, hashes
+    ctx = HostContext(root=args.root) if args.root is not None else HostContext()
+    facts, errors = audit(ctx, options)
+    for error in errors:
+        say(f"error: {error.source}: {error.message}")
+    if args.json:
+        sys.stdout.write(facts.model_dump_json(indent=2) + "\n")
+        return 0
+    for server in facts.servers:
+        state = "running" if server.running else "not running" if server.running is False else "state unknown"
+        print(f"{server.kind:10} {server.name:28} {state:13} auth: {', '.join(server.auth_methods) or '-'}")
+    for account in facts.accounts:
+        verdict = {True: "WEAK", False: "ok", None: "?"}[account.weak]
+        why = ", ".join(account.reasons) or account.check_note or account.check
+        print(f"  {verdict:4} {account.server:22} {account.account:24} {account.secret_form:11} {why}")
+    for finding in (v for v in facts.verdicts if not v.account):
+        print(f"  STORE {finding.category}: {finding.store}")
+    counts = facts.counts
+    print(
+        f"{counts.accounts} accounts, {counts.weak} weak, {counts.not_checked} not fully checked, "
+        f"{counts.cleartext_stores} cleartext stores"
+    )
+    return 0
+
+
 def cmd_collect_sections(args: argparse.Namespace) -> int:
     """The service's child: read the sections into the spool's cache; print their fingerprints."""
     from agent.runtime.budget import Budget, apply_budget
@@ -340,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "status": cmd_status,
         "capture": cmd_capture,
+        "vpn-audit": cmd_vpn_audit,
         "collect-sections": cmd_collect_sections,
         "service-host": cmd_service_host,
     }

@@ -47,6 +47,9 @@ pick_python() {
 # postgresql: the PostgreSQL server binaries (initdb/pg_ctl) the database tests start;
 # fonts-wqy-microhei: Chinese glyphs in browser screenshots; systemd: `systemd-analyze verify`
 # of the agent's unit; iproute2: `ip -j addr`, which the probe tests compare against.
+# VPN audit (issue 6, tests/agent/test_vpn_real_stores.py): openvpn, strongswan-swanctl (swanctl;
+# charon-systemd for the daemon), ocserv (ocpasswd), ppp (pppd), whois (mkpasswd: yescrypt,
+# bcrypt and NT hashes); openssl (`openssl passwd -6/-5/-1`).
 if [ "$want_system" = 1 ]; then
   missing=()
   command -v nmap >/dev/null 2>&1 || missing+=(nmap)
@@ -55,6 +58,13 @@ if [ "$want_system" = 1 ]; then
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
   command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  [ -x /usr/sbin/openvpn ] || missing+=(openvpn)
+  [ -x /usr/sbin/swanctl ] || missing+=(strongswan-swanctl)
+  [ -x /usr/sbin/charon-systemd ] || missing+=(charon-systemd)
+  command -v ocpasswd >/dev/null 2>&1 || missing+=(ocserv)
+  [ -x /usr/sbin/pppd ] || missing+=(ppp)
+  command -v mkpasswd >/dev/null 2>&1 || missing+=(whois)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" ||
       say "not root or not Debian: missing ${missing[*]}; the tests that need them will skip"

@@ -23,6 +23,7 @@ DEFAULT_SECTIONS: tuple[str, ...] = (
     "security_config",
     "network_exposure",
     "log_settings",
+    "vpn",
 )
 
 #: Seconds between two reads of a section: inventory hourly, posture every 15 minutes.
@@ -38,6 +39,7 @@ DEFAULT_INTERVALS: dict[str, int] = {
     "security_config": 900,
     "network_exposure": 900,
     "log_settings": 3600,
+    "vpn": 86400,
 }
 
 Seconds = Annotated[int, Field(ge=10, le=7 * 86400)]

@@ -22,6 +22,7 @@ from wire.sections import (
     PatchFacts,
     SecurityConfigFacts,
     SoftwareFacts,
+    VpnFacts,
 )
 
 __all__ = [
@@ -90,6 +91,7 @@ class Sections(WireModel):
     security_config: SectionResult[SecurityConfigFacts] | None = None
     network_exposure: SectionResult[NetworkExposureFacts] | None = None
     log_settings: SectionResult[LogSettingsFacts] | None = None
+    vpn: SectionResult[VpnFacts] | None = None
 
     def present(self) -> dict[str, SectionResult[BaseModel]]:
         """The sections carried by this report, by name."""

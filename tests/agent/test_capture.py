@@ -44,8 +44,12 @@ def test_files_with_secrets_are_never_copied(tmp_path: Path) -> None:
     for path in ("/etc/shadow", "/etc/ppp/chap-secrets", "/etc/hostname"):
         ctx.read_text(path)
     files = tmp_path / "bundle" / "files" / "etc"
-    assert (files / "shadow").read_bytes() == SCRUBBED
-    assert (files / "ppp" / "chap-secrets").read_bytes() == SCRUBBED
+    # account stores keep their structure, each secret replaced (issue 6: field-level redaction)
+    assert (files / "shadow").read_text() == "alice:$6$<redacted>:19000:0:99999:7:::\n"
+    assert (files / "ppp" / "chap-secrets").read_text() == 'alice\t*\t"<redacted>"\t*\n'
+    (root / "etc" / "server.key").write_text("-----BEGIN PRIVATE KEY-----\n")
+    ctx.read_text("/etc/server.key")
+    assert (files / "server.key").read_bytes() == SCRUBBED
     assert (files / "hostname").read_text() == "pc-01\n"
 
 

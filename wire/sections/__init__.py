@@ -15,6 +15,7 @@ from wire.sections.os import OsFacts
 from wire.sections.patches import PatchFacts
 from wire.sections.security_config import SecurityConfigFacts
 from wire.sections.software import SoftwareFacts, SoftwareItem
+from wire.sections.vpn import VpnFacts
 
 __all__ = [
     "SECTION_MODELS",
@@ -36,6 +37,7 @@ __all__ = [
     "SecurityConfigFacts",
     "SoftwareFacts",
     "SoftwareItem",
+    "VpnFacts",
 ]
 
 #: Section name -> the model of its content.
@@ -51,4 +53,5 @@ SECTION_MODELS: dict[str, type[BaseModel]] = {
     "security_config": SecurityConfigFacts,
     "network_exposure": NetworkExposureFacts,
     "log_settings": LogSettingsFacts,
+    "vpn": VpnFacts,
 }
