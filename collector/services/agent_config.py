@@ -13,22 +13,16 @@ from collector.db.models import AgentConfigOverride, Unit
 from collector.services.audit import record
 from collector.services.auth import Principal
 from collector.services.errors import Forbidden, Invalid, NotFound
-from collector.services.org import unit_by_code
+from collector.services.org import path_to_root, unit_by_code
 from wire import AgentConfig
 
 __all__ = ["effective_config", "set_override", "unit_override"]
 
 
 def _path_to_root(session: Session, unit_id: int) -> list[int]:
-    parents: dict[int, int | None] = {
-        row.id: row.parent_id for row in session.execute(select(Unit.id, Unit.parent_id))
-    }
-    path: list[int] = []
-    current: int | None = unit_id
-    while current is not None and current not in path:
-        path.append(current)
-        current = parents.get(current)
-    return list(reversed(path))
+    """Root first, down to the unit."""
+    parents = {row.id: row.parent_id for row in session.execute(select(Unit.id, Unit.parent_id))}
+    return list(reversed(path_to_root(parents, unit_id)))
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

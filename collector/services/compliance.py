@@ -46,6 +46,7 @@ from collector.policy.loader import (
 from collector.services import audit
 from collector.services.auth import Principal, ensure_writer
 from collector.services.errors import Forbidden, Invalid, NotFound
+from collector.services.org import path_to_root
 
 __all__ = [
     "Catalog",
@@ -111,15 +112,6 @@ def active_catalog(session: Session) -> Catalog:
 # -- unit overrides (enabled, parameters), merged from the root down -----------------------------
 
 
-def _path_to_root(parents: Mapping[int, int | None], unit_id: int) -> list[int]:
-    path: list[int] = []
-    current: int | None = unit_id
-    while current is not None and current not in path:
-        path.append(current)
-        current = parents.get(current)
-    return list(reversed(path))
-
-
 class _Policies:
     """Effective policy per unit within one evaluation batch."""
 
@@ -140,7 +132,7 @@ class _Policies:
             return found
         enabled = {cid: c.check.enabled for cid, c in self.catalog.checks.items()}
         params = {name: pack.defaults() for name, pack in self.catalog.packs.items()}
-        for step in _path_to_root(self.parents, unit_id):
+        for step in reversed(path_to_root(self.parents, unit_id)):  # root first
             for row in self.overrides.get(step, []):
                 pack = self.catalog.packs.get(row.pack)
                 if pack is None:

@@ -14,9 +14,7 @@ unless the admin asks to skip the rows with errors.
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,6 +42,7 @@ from collector.services.auth import Principal
 from collector.services.duplicates import identity_key
 from collector.services.errors import DomainError, Forbidden, Invalid
 from collector.services.inventory import DEVICE_TYPES
+from collector.services.tabular import cell_text, header_keys, read_xlsx_rows
 
 __all__ = [
     "COLUMNS",
@@ -58,8 +57,6 @@ __all__ = [
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
-_MAX_UNPACKED = 64 * 1024 * 1024
-_MAX_MEMBERS = 500
 
 #: key, Chinese header, English header, other accepted headers.
 COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -116,50 +113,15 @@ class RowPlan:
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    return str(value).replace("\x00", "").strip()
-
-
 def read_sheet(data: bytes) -> list[tuple[int, dict[str, Any]]]:
     """(row number, {column key: cell value}) of the first sheet's data rows."""
     if len(data) > MAX_BYTES:
         raise Invalid(f"the file is larger than {MAX_BYTES // 1024 // 1024} MB", "file_too_large")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-            if len(members) > _MAX_MEMBERS or sum(m.file_size for m in members) > _MAX_UNPACKED:
-                raise Invalid("the workbook unpacks to too much data", "file_too_large")
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise Invalid("not an XLSX workbook", "not_xlsx") from exc
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a damaged file
-        raise Invalid("not a readable XLSX workbook", "not_xlsx") from exc
-    try:
-        return list(_rows(book.worksheets[0].iter_rows(max_col=40, values_only=True)))
-    except DomainError:
-        raise
-    except Exception as exc:
-        raise Invalid("the workbook could not be read", "not_xlsx") from exc
-    finally:
-        book.close()
+    return list(_rows(read_xlsx_rows(data, max_col=40)))
 
 
 def _header_keys(cells: Sequence[Any]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for index, value in enumerate(cells):
-        key = _HEADERS.get(_cell_text(value).lower().replace(" ", ""))
-        if key and key not in found.values():
-            found[index] = key
-    return found
+    return header_keys(cells, _HEADERS)
 
 
 def _rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -172,7 +134,7 @@ def _rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, dict[str, Any]
                 raise Invalid("no header row found (use the import template)", "no_header")
             continue
         values = {key: cells[i] for i, key in header.items() if i < len(cells)}
-        texts = [_cell_text(v) for v in values.values()]
+        texts = [cell_text(v) for v in values.values()]
         if not any(texts):
             continue
         if len(_header_keys(cells)) >= len(header) // 2 + 1:
@@ -190,7 +152,7 @@ def _date(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    text = _cell_text(value)
+    text = cell_text(value)
     if not text:
         return None
     match = _DATE.match(text) or re.match(r"^(\d{4})(\d{2})(\d{2})$", text)
@@ -216,17 +178,17 @@ def _parse(values: dict[str, Any], plan: RowPlan) -> dict[str, Any]:
     """The row's values, cleaned; errors go to the plan."""
     parsed: dict[str, Any] = {}
     checks: dict[str, Callable[[Any], Any]] = {
-        "device_type": lambda v: device_type_of(_cell_text(v)),
+        "device_type": lambda v: device_type_of(cell_text(v)),
         "purchase_date": _date,
-        "ip": lambda v: [parse_ip(p) for p in _LIST_SPLIT.split(_cell_text(v)) if p],
-        "mac": lambda v: [parse_mac(p) for p in _LIST_SPLIT.split(_cell_text(v)) if p],
-        "tags": lambda v: [t.strip() for t in _TAG_SPLIT.split(_cell_text(v)) if t.strip()],
+        "ip": lambda v: [parse_ip(p) for p in _LIST_SPLIT.split(cell_text(v)) if p],
+        "mac": lambda v: [parse_mac(p) for p in _LIST_SPLIT.split(cell_text(v)) if p],
+        "tags": lambda v: [t.strip() for t in _TAG_SPLIT.split(cell_text(v)) if t.strip()],
     }
     for key, raw in values.items():
-        if key == "unit" or not _cell_text(raw):
+        if key == "unit" or not cell_text(raw):
             continue
         try:
-            parsed[key] = checks[key](raw) if key in checks else clean_text(_cell_text(raw), 4000)
+            parsed[key] = checks[key](raw) if key in checks else clean_text(cell_text(raw), 4000)
         except DomainError as exc:
             plan.errors.append(exc.detail)
     if len(parsed.get("tags", [])) > MAX_TAGS:
@@ -243,7 +205,7 @@ def plan_rows(
     for number, values in rows:
         plan = RowPlan(row=number)
         plans.append(plan)
-        unit_text = _cell_text(values.get("unit"))
+        unit_text = cell_text(values.get("unit"))
         unit = units.get(unit_text.lower())
         plan.unit = unit.code if unit else unit_text[:64]
         if unit is None:

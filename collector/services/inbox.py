@@ -28,6 +28,7 @@ from collector.db.models import RoleGrant, Unit, User
 from collector.db.models_inbox import InboxItem
 from collector.services.auth import Principal
 from collector.services.errors import NotFound
+from collector.services.org import path_to_root
 
 __all__ = [
     "ADMIN_ROLES",
@@ -67,12 +68,7 @@ def ancestors(session: Session, unit_id: int) -> list[int]:
     if parents is None:
         parents = dict(session.execute(select(Unit.id, Unit.parent_id)).all())
         cache["unit_parents"] = parents
-    found: list[int] = []
-    current: int | None = unit_id
-    while current is not None and current not in found:
-        found.append(current)
-        current = parents.get(current)
-    return found
+    return path_to_root(parents, unit_id)
 
 
 def _grants(session: Session) -> list[tuple[int, str, int]]:

@@ -8,7 +8,7 @@ with the suffix ``-JSZ``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from collector.db.models import Unit
 from collector.services.errors import NotFound
 
-__all__ = ["SEED_UNITS", "SeedUnit", "list_units", "seed_units", "subtree_ids", "unit_by_code"]
+__all__ = [
+    "SEED_UNITS",
+    "SeedUnit",
+    "list_units",
+    "path_to_root",
+    "seed_units",
+    "subtree_ids",
+    "unit_by_code",
+]
 
 CITY_CODE = "341000"
 STATION_CODE = "341000-JSZ"
@@ -73,6 +81,17 @@ def unit_by_code(session: Session, code: str) -> Unit:
     if unit is None:
         raise NotFound(f"no unit with code {code!r}", "unknown_unit")
     return unit
+
+
+def path_to_root(parents: Mapping[int, int | None], unit_id: int) -> list[int]:
+    """The unit and every unit above it, nearest first (``parents``: unit id -> parent id);
+    a cycle in bad data stops the walk instead of looping."""
+    found: list[int] = []
+    current: int | None = unit_id
+    while current is not None and current not in found:
+        found.append(current)
+        current = parents.get(current)
+    return found
 
 
 def list_units(session: Session) -> list[Unit]:

@@ -6,6 +6,10 @@
   apostrophe (OWASP "CSV injection").
 - XLSX: openpyxl in write-only mode (constant memory), the same neutralisation, a frozen
   header row; written to a spooled temporary file and streamed from there.
+
+Reading what offices upload (asset register, attendance sheets): ``read_xlsx_rows`` (zip
+bomb guard, read-only openpyxl, every failure a clear 422), ``read_csv_rows`` (UTF-8 with or
+without BOM, else GBK/GB18030; delimiter sniffed), ``cell_text`` and ``header_keys``.
 """
 
 from __future__ import annotations
@@ -13,11 +17,25 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import IO, Any
 
-__all__ = ["CSV_MEDIA_TYPE", "XLSX_MEDIA_TYPE", "csv_chunks", "file_chunks", "safe_cell", "xlsx_file"]
+from collector.services.errors import Invalid
+
+__all__ = [
+    "CSV_MEDIA_TYPE",
+    "XLSX_MEDIA_TYPE",
+    "cell_text",
+    "csv_chunks",
+    "file_chunks",
+    "header_keys",
+    "read_csv_rows",
+    "read_xlsx_rows",
+    "safe_cell",
+    "xlsx_file",
+]
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -98,3 +116,82 @@ def file_chunks(handle: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
             yield chunk
     finally:
         handle.close()
+
+
+# -- reading uploads ----------------------------------------------------------------------------
+_MAX_UNPACKED = 64 * 1024 * 1024
+_MAX_MEMBERS = 500
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text: whole floats without ".0", dates as ISO dates, NUL removed, trimmed."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return str(value).replace("\x00", "").strip()
+
+
+def header_keys(cells: Sequence[Any], headers: dict[str, str]) -> dict[int, str]:
+    """Column index -> key for the cells that name a known column (``headers``: normalised
+    header text, lower case without spaces -> key); the first column of each key wins."""
+    found: dict[int, str] = {}
+    for index, value in enumerate(cells):
+        key = headers.get(cell_text(value).lower().replace(" ", ""))
+        if key and key not in found.values():
+            found[index] = key
+    return found
+
+
+def read_xlsx_rows(data: bytes, *, max_col: int, max_row: int | None = None) -> Iterator[tuple[Any, ...]]:
+    """The first sheet's rows (values), refusing archives that unpack to too much; 422 otherwise."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) > _MAX_MEMBERS or sum(m.file_size for m in members) > _MAX_UNPACKED:
+                raise Invalid("the workbook unpacks to too much data", "file_too_large")
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise Invalid("not an XLSX workbook", "not_xlsx") from exc
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds on a damaged file
+        raise Invalid("not a readable XLSX workbook", "not_xlsx") from exc
+    try:
+        yield from book.worksheets[0].iter_rows(max_col=max_col, max_row=max_row, values_only=True)
+    except Exception as exc:  # a damaged sheet fails while it is read
+        raise Invalid("the workbook could not be read", "not_xlsx") from exc
+    finally:
+        book.close()
+
+
+def read_csv_rows(data: bytes, *, max_col: int, max_rows: int) -> list[tuple[Any, ...]]:
+    """Rows of a CSV file in UTF-8 (with or without BOM) or GBK, delimiter sniffed."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        text = data[3:].decode("utf-8", errors="strict")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("gb18030")  # a superset of GBK and GB2312
+            except UnicodeDecodeError:
+                raise Invalid("the CSV file is neither UTF-8 nor GBK text", "bad_encoding") from None
+    if "\x00" in text:
+        raise Invalid("the CSV file contains NUL characters", "bad_encoding")
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows: list[tuple[Any, ...]] = []
+    try:
+        for cells in csv.reader(io.StringIO(text), dialect):
+            rows.append(tuple(cells[:max_col]))
+            if len(rows) > max_rows:
+                break
+    except csv.Error as exc:
+        raise Invalid(f"the CSV file could not be read: {exc}", "bad_csv") from None
+    return rows

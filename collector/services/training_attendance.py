@@ -11,11 +11,9 @@ like the asset import (collector/services/imports.py).
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 from sqlalchemy import select
@@ -26,6 +24,7 @@ from collector.db.models_training import Training, TrainingAttendee
 from collector.services.audit import record
 from collector.services.auth import Principal
 from collector.services.errors import DomainError, Invalid
+from collector.services.tabular import cell_text, header_keys, read_csv_rows, read_xlsx_rows
 from collector.services.trainings import MAX_HOURS, training_for_write
 from collector.services.users import visible_user
 
@@ -34,8 +33,6 @@ __all__ = ["COLUMNS", "MAX_BYTES", "MAX_ROWS", "AttendanceRejected", "RowPlan", 
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 3000
-_MAX_UNPACKED = 64 * 1024 * 1024
-_MAX_MEMBERS = 500
 
 #: key, Chinese header, English header, other accepted headers.
 COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -79,72 +76,11 @@ class RowPlan:
 
 # -- reading ----------------------------------------------------------------------------------
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).replace("\x00", "").strip()
-
-
-def _xlsx_rows(data: bytes) -> list[tuple[Any, ...]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-            if len(members) > _MAX_MEMBERS or sum(m.file_size for m in members) > _MAX_UNPACKED:
-                raise Invalid("the workbook unpacks to too much data", "file_too_large")
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise Invalid("not an XLSX workbook", "not_xlsx") from exc
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a damaged file
-        raise Invalid("not a readable XLSX workbook", "not_xlsx") from exc
-    try:
-        return list(book.worksheets[0].iter_rows(max_col=30, max_row=MAX_ROWS + 20, values_only=True))
-    except Exception as exc:
-        raise Invalid("the workbook could not be read", "not_xlsx") from exc
-    finally:
-        book.close()
-
-
-def _csv_rows(data: bytes) -> list[tuple[Any, ...]]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        text = data[3:].decode("utf-8", errors="strict")
-    else:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            try:
-                text = data.decode("gb18030")  # a superset of GBK and GB2312
-            except UnicodeDecodeError:
-                raise Invalid("the CSV file is neither UTF-8 nor GBK text", "bad_encoding") from None
-    if "\x00" in text:
-        raise Invalid("the CSV file contains NUL characters", "bad_encoding")
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    rows: list[tuple[Any, ...]] = []
-    try:
-        for cells in reader:
-            rows.append(tuple(cells[:30]))
-            if len(rows) > MAX_ROWS + 20:
-                break
-    except csv.Error as exc:
-        raise Invalid(f"the CSV file could not be read: {exc}", "bad_csv") from None
-    return rows
+    return cell_text(value) if not isinstance(value, datetime) else str(value).strip()
 
 
 def _header(cells: Sequence[Any]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for index, value in enumerate(cells):
-        key = _HEADERS.get(_cell(value).lower().replace(" ", ""))
-        if key and key not in found.values():
-            found[index] = key
-    return found
+    return header_keys(cells, _HEADERS)
 
 
 def read_table(data: bytes, filename: str = "") -> list[tuple[int, dict[str, str]]]:
@@ -153,7 +89,11 @@ def read_table(data: bytes, filename: str = "") -> list[tuple[int, dict[str, str
         raise Invalid(f"the file is larger than {MAX_BYTES // 1024 // 1024} MB", "file_too_large")
     if not data:
         raise Invalid("the file is empty", "empty_file")
-    rows = _xlsx_rows(data) if data.startswith(b"PK\x03\x04") else _csv_rows(data)
+    rows = (
+        list(read_xlsx_rows(data, max_col=30, max_row=MAX_ROWS + 20))
+        if data.startswith(b"PK\x03\x04")
+        else read_csv_rows(data, max_col=30, max_rows=MAX_ROWS + 20)
+    )
     return list(_data_rows(rows))
 
 
