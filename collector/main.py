@@ -21,6 +21,8 @@ from collector.api import (
     policies,
     register,
     trainings,
+    vpn,
+    vpn_syslog,
 )
 from collector.api.errors import install_error_handlers
 from collector.db.engine import make_engine, make_sessionmaker
@@ -34,6 +36,8 @@ from collector.web import (
     policies_pages,
     register_pages,
     trainings_pages,
+    vpn_pages,
+    vpn_syslog_pages,
 )
 from collector.web import routes as web
 from collector.web.common import make_templates
@@ -69,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulletins.router)
     app.include_router(drills.router)
     app.include_router(trainings.router)
+    app.include_router(vpn.router)
+    app.include_router(vpn_syslog.router)
     app.include_router(web.router)
     app.include_router(register_pages.router)
     app.include_router(access_pages.router)
@@ -78,5 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulletins_pages.router)
     app.include_router(drills_pages.router)
     app.include_router(trainings_pages.router)
+    app.include_router(vpn_pages.router)
+    app.include_router(vpn_syslog_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "web" / "static")), name="static")
     return app

@@ -419,4 +419,5 @@ from collector.db import (  # noqa: E402,F401
     models_inbox,
     models_policy,
     models_training,
+    models_vpn,
 )

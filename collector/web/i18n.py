@@ -13,6 +13,8 @@ from collector.web.messages import (
     policies,
     register,
     trainings,
+    vpn,
+    vpn_syslog,
 )
 
 __all__ = ["DEFAULT_LANG", "LANGS", "MESSAGES", "pick_lang", "translate"]
@@ -21,7 +23,7 @@ LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 
 MESSAGES: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
-for _area in (core, register, access, assets, exports, policies, findings, bulletins, drills, trainings):
+for _area in (core, register, access, assets, exports, policies, findings, bulletins, drills, trainings, vpn, vpn_syslog):
     for _lang in LANGS:
         _clash = set(MESSAGES[_lang]) & set(_area.MESSAGES.get(_lang, {}))
         if _clash:

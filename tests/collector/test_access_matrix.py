@@ -377,6 +377,14 @@ def _policies_host_check(w: World, u: str | None, r: str) -> Target:
 
 
 
+# --- vpn register (issue 6) helpers ---
+# --- end vpn register (issue 6) helpers ---
+
+
+# --- vpn syslog (issue 6) helpers ---
+# --- end vpn syslog (issue 6) helpers ---
+
+
 # --- trainings (issue 7) helpers ---
 _TRAININGS_PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -812,6 +820,10 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/drills/{drill_id}/revise-plan"): Spec("write", _drill_target("finished")),
     ("POST", "/api/v1/drills/{drill_id}/close"): Spec("write", _drill_closable),
     # --- end drills and plans (issue 7) ---
+    # --- vpn register (issue 6) ---
+    # --- end vpn register (issue 6) ---
+    # --- vpn syslog (issue 6) ---
+    # --- end vpn syslog (issue 6) ---
     # --- trainings (issue 7) ---
     ("GET", "/api/v1/trainings"): Spec("read", _list({"year": 2026}), scoped=False),
     ("POST", "/api/v1/trainings"): Spec("write", _trainings_new, ok=201),
