@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from collector.policy.derived import DERIVED_SECTIONS
 from collector.policy.expr import CompileError, Context, Outcome, Rule, compile_rule
 from collector.policy.facts import DEFAULT_HOST, HostFacts
 from collector.policy.meta import CheckMeta
@@ -61,11 +62,10 @@ class PackError(ValueError):
 def section_model(section: str) -> type[BaseModel]:
     if section == "host":
         return HostFacts
-    model = SECTION_MODELS.get(section)
+    model = SECTION_MODELS.get(section) or DERIVED_SECTIONS.get(section)
     if model is None:
-        raise CompileError(
-            f"unknown section {section!r} (sections: host, {', '.join(sorted(SECTION_MODELS))})"
-        )
+        known = sorted({*SECTION_MODELS, *DERIVED_SECTIONS})
+        raise CompileError(f"unknown section {section!r} (sections: host, {', '.join(known)})")
     return model
 
 

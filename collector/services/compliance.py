@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from collector.db.base import utcnow
 from collector.db.models import Host, HostSection, HostTag, Unit
 from collector.db.models_policy import CheckResult, CheckResultHistory, PolicyOverride, PolicyPack
+from collector.policy.derived import DERIVED_SECTIONS
 from collector.policy.expr import Context
 from collector.policy.facts import host_facts
 from collector.policy.loader import (
@@ -218,10 +219,19 @@ def _store(
 
 
 def _evaluate_one(
-    check: CompiledCheck, host: Host, sections: Mapping[str, HostSection], facts: dict[str, Any], ctx: Context
+    check: CompiledCheck,
+    host: Host,
+    sections: Mapping[str, HostSection],
+    facts: dict[str, Any],
+    ctx: Context,
+    derived: Mapping[str, Any] | None = None,
 ) -> tuple[str, list[Any]]:
     if check.section == "host":
         doc: Any = facts
+    elif check.section in DERIVED_SECTIONS:
+        doc = (derived or {}).get(check.section)
+        if doc is None:
+            return "not_applicable", []
     else:
         row = sections.get(check.section)
         if row is None:
@@ -239,6 +249,18 @@ def _evaluate_one(
         return check.evaluate(doc, ctx)
     except Exception as exc:  # noqa: BLE001 - a rule must never break ingest; the result says what happened
         return "error", [{"problem": "evaluation_failed", "detail": f"{type(exc).__name__}: {exc}"[:300]}]
+
+
+def _derived_document(session: Session, name: str, host: Host, now: datetime) -> Any:
+    """A section the collector builds itself (collector/policy/derived.py), validated, or None."""
+    if name == "vpn_register":
+        from collector.services.vpn_register import register_document
+
+        doc = register_document(session, host, now)
+        if doc is None:
+            return None
+        return DERIVED_SECTIONS[name].model_validate(doc).model_dump(mode="json")
+    return None
 
 
 def evaluate_host(
@@ -285,6 +307,7 @@ def evaluate_host(
         if needed
         else {}
     )
+    derived = {name: _derived_document(session, name, host, now) for name in needed & set(DERIVED_SECTIONS)}
     current = {
         r.check_id: r
         for r in session.scalars(
@@ -301,7 +324,7 @@ def evaluate_host(
                 _store(session, host, check, "not_applicable", [{"disabled": True}], now, existing)
             continue
         ctx = Context(host=facts, params=params.get(check.pack, {}), now=now)
-        status, evidence = _evaluate_one(check, host, rows, facts, ctx)
+        status, evidence = _evaluate_one(check, host, rows, facts, ctx, derived)
         stats.evaluations += 1
         if _store(session, host, check, status, evidence, now, current.get(check.id)):
             stats.changed += 1
@@ -310,7 +333,9 @@ def evaluate_host(
 
 def evaluate_report(session: Session, host: Host, changed_sections: set[str]) -> EvalStats:
     """After a report: the checks of the changed sections (all when ``os`` changed) and ``host``."""
-    sections = None if "os" in changed_sections else changed_sections
+    sections = None if "os" in changed_sections else set(changed_sections)
+    if sections is not None and "vpn" in sections:  # the register follows the vpn section
+        sections.add("vpn_register")
     return evaluate_host(session, host, sections=sections)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from collector.db.base import utcnow
 from collector.db.models import Host, HostAddress, HostEvent, HostSection, HostSectionHistory, ReportLog
-from collector.services import compliance
+from collector.services import compliance, vpn_register
 from collector.services.agent_config import effective_config
 from collector.services.errors import Conflict, Forbidden
 from collector.services.inventory import (
@@ -146,6 +146,8 @@ def _derive(
         changes = hardware_changes(old, new)
     elif name == "network" and not baseline:
         changes = network_changes(old, new)
+    elif name == "vpn":
+        vpn_register.sync_host_accounts(session, host, new, utcnow())
     record_changes(session, host, name, changes, collected_at, report_id)
 
 
@@ -156,6 +158,8 @@ def _forget_derived(session: Session, host: Host, name: str) -> None:
         host.primary_ip = host.primary_mac = ""
     elif name == "software":
         forget_software(session, host)
+    elif name == "vpn":
+        vpn_register.forget_host_accounts(session, host, utcnow())
 
 
 def _refresh_summary(session: Session, host: Host, name: str, data: BaseModel) -> None:
@@ -300,6 +304,7 @@ def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
     ids = [e.event_id for e in batch.events]
     seen: set[Any] = set(session.scalars(select(HostEvent.event_id).where(HostEvent.event_id.in_(ids))))
     stored = 0
+    vpn_events = False
     for event in batch.events:
         if event.event_id in seen:
             continue
@@ -317,7 +322,10 @@ def ingest_events(session: Session, host: Host, batch: EventBatch) -> EventAck:
             )
         )
         stored += 1
+        vpn_events = vpn_events or event.kind in vpn_register.FINDING_EVENT_KINDS
     host.last_seen = utcnow()
+    if vpn_events:  # brute force and the like are findings of the vpn_register checks
+        vpn_register.reevaluate(session, [host.id])
     return EventAck(stored=stored, duplicates=len(batch.events) - stored)
 
 
