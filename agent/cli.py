@@ -100,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--enabled", default="", help="comma-separated enabled sections")
     worker.add_argument("sections", nargs="*")
 
+    logs = sub.add_parser("vpn-logs", help=argparse.SUPPRESS)  # the service's VPN log reader child
+    logs.add_argument("--data-dir", type=Path, required=True)
+    logs.add_argument(
+        "--log-config", type=Path, default=None, help="vpn-logs.toml (default: beside agent.toml)"
+    )
+    logs.add_argument("--now", default=None, help="(tests) the reader's clock, ISO 8601")
+    logs.add_argument("--memory-mb", type=int, default=768)
+    logs.add_argument("--cpu-seconds", type=int, default=300)
+
     sub.add_parser(
         "service-host", help=argparse.SUPPRESS
     )  # the Windows service's entry (agent/winservice.py)
@@ -327,6 +336,30 @@ def cmd_collect_sections(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vpn_logs(args: argparse.Namespace) -> int:
+    """The service's child: read the VPN logs, queue the findings as events (agent/vpn/runner.py)."""
+    from datetime import datetime
+
+    from agent.runtime.budget import Budget, apply_budget
+    from agent.settings import default_config_path
+    from agent.vpn.runner import CONFIG_NAME, run_vpn_logs
+
+    _setup_logging()
+    for problem in apply_budget(Budget(args.memory_mb, args.cpu_seconds)):
+        log.warning("%s", problem)
+    config = args.log_config or default_config_path().with_name(CONFIG_NAME)
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else None
+        done = run_vpn_logs(args.data_dir, config, now=now)
+    except ValueError as exc:
+        print(f"vpn-logs: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(
+        json.dumps({"events": done.events, "queued": done.queued, "configured": done.configured})
+    )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.runtime.service import AgentService
 
@@ -406,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         "capture": cmd_capture,
         "vpn-audit": cmd_vpn_audit,
         "collect-sections": cmd_collect_sections,
+        "vpn-logs": cmd_vpn_logs,
         "service-host": cmd_service_host,
     }
     return handlers[args.command](args)

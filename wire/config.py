@@ -97,6 +97,14 @@ class AgentConfig(WireModel):
         "stopped and the sections keep their last good state (POSIX).",
     )
 
+    vpn_logs_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="How often the VPN log reader runs (logins, last login per account, brute force as "
+        "events) on a host where the vpn section found a VPN server or vpn-logs.toml names logs; 0: never.",
+    )
+
     def interval(self, section: str) -> int:
         return self.section_intervals.get(section, self.default_interval_seconds)
 

@@ -48,7 +48,13 @@ def collect_into_spool(
                 "duration_ms": result.get("duration_ms", 0),
                 "at": now,
             }
-        spool.set_section_cache(cache, sections_status=status)
+        state: dict[str, Any] = {"sections_status": status}
+        vpn = results.get("vpn")
+        if vpn is not None and vpn.get("status") == "ok":
+            # the service runs the VPN log reader only on a host with a VPN server
+            counts = (vpn.get("data") or {}).get("counts") or {}
+            state["vpn_servers"] = int(counts.get("servers") or 0)
+        spool.set_section_cache(cache, **state)
         return fingerprint(cache)
     finally:
         spool.close()

@@ -53,6 +53,7 @@ _BOUNDS: dict[str, tuple[int, int]] = {
     "memory_limit_mb": (32, 4096),
     "probe_memory_mb": (64, 8192),
     "probe_cpu_seconds": (10, 7200),
+    "vpn_logs_seconds": (0, 86400),
 }
 
 
@@ -71,6 +72,7 @@ class RuntimeConfig:
     memory_limit_mb: int = 200
     probe_memory_mb: int = 768
     probe_cpu_seconds: int = 300
+    vpn_logs_seconds: int = 300
 
     def interval(self, section: str) -> int:
         return self.section_intervals.get(section, self.default_interval_seconds)

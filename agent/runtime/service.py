@@ -96,6 +96,7 @@ class AgentService:
         self.last_snapshot_at = 0.0
         self.last_hashes: dict[str, str] = {}
         self.key_mtime = 0.0
+        self.next_vpn_logs = 0.0
 
     # -- collection -----------------------------------------------------------------
     def collect(self, sections: list[str], now: float) -> None:
@@ -130,6 +131,30 @@ class AgentService:
         self.last_hashes = dict(self.fingerprints)
         self.last_snapshot_at = now
         return True
+
+    def vpn_log_config(self) -> Path:
+        from agent.settings import default_config_path
+
+        return default_config_path().with_name("vpn-logs.toml")
+
+    def vpn_logs_due(self, now: float) -> bool:
+        """The VPN log reader runs on Linux where the vpn section found a server, or where
+        vpn-logs.toml names the logs to read; never more often than ``vpn_logs_seconds``."""
+        if sys.platform == "win32" or not self.config.vpn_logs_seconds or now < self.next_vpn_logs:
+            return False
+        return bool(self.spool.get("vpn_servers")) or self.vpn_log_config().is_file()
+
+    def read_vpn_logs(self, now: float) -> None:
+        self.next_vpn_logs = now + self.config.vpn_logs_seconds
+        queued = read_vpn_logs_in_child(
+            self.settings.data_path,
+            self.vpn_log_config(),
+            self.config.probe_timeout_seconds,
+            Budget(self.config.probe_memory_mb, self.config.probe_cpu_seconds),
+        )
+        self.spool.put(vpn_logs={"at": now, "ok": queued is not None, "queued": queued or 0})
+        if queued:
+            log.info("VPN log reader queued %d events", queued)
 
     # -- delivery ---------------------------------------------------------------------
     def _shipper(self) -> Shipper | None:
@@ -258,6 +283,8 @@ class AgentService:
                 self.collect(due, now)
                 self.scheduler.ran(due, now)
                 self.maybe_snapshot(now)
+            if self.vpn_logs_due(now):
+                self.read_vpn_logs(now)
             self.ship(now, force=once)
             if once:
                 depth = self.spool.depth()
@@ -269,6 +296,7 @@ class AgentService:
                 return restart_self()
             wake = min(
                 self.scheduler.next_time(),
+                self.next_vpn_logs if self.next_vpn_logs > now else float("inf"),
                 now + self.config.event_flush_seconds,
                 self.retry_at if self.retry_at > now else float("inf"),
             )
@@ -277,10 +305,37 @@ class AgentService:
         return 0
 
 
-def _worker_argv() -> list[str]:
+def _worker_argv(command: str = "collect-sections") -> list[str]:
     if getattr(sys, "frozen", False):  # a self-contained bundle: the executable is the agent
-        return [sys.executable, "collect-sections"]
-    return [sys.executable, "-m", "agent.cli", "collect-sections"]
+        return [sys.executable, command]
+    return [sys.executable, "-m", "agent.cli", command]
+
+
+def read_vpn_logs_in_child(data_dir: Path, log_config: Path, timeout: int, budget: Budget) -> int | None:
+    """Run the VPN log reader (agent/vpn/runner.py) in a short-lived child; it queues its findings
+    in the spool itself. Returns how many it queued, None when it failed (logged)."""
+    argv = [
+        *_worker_argv("vpn-logs"),
+        "--data-dir",
+        str(data_dir),
+        "--log-config",
+        str(log_config),
+        "--memory-mb",
+        str(budget.memory_mb),
+        "--cpu-seconds",
+        str(budget.cpu_seconds),
+    ]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(
+                done.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit {done.returncode}"
+            )
+        answer = json.loads(done.stdout)
+        return int(answer["queued"])
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        log.error("VPN log reader failed: %s", exc)
+        return None
 
 
 def collect_in_child(

@@ -29,7 +29,7 @@ import logging
 import uuid
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
@@ -684,13 +684,18 @@ def read_live_sessions(config: VpnLogConfig, ctx: HostContext, now: datetime) ->
 
 
 def scan_logs(
-    config: VpnLogConfig, store: LastLoginStore, now: datetime, ctx: HostContext | None = None
+    config: VpnLogConfig,
+    store: LastLoginStore,
+    now: datetime,
+    ctx: HostContext | None = None,
+    deliver: Callable[[list[Event]], None] | None = None,
 ) -> list[Event]:
     """Read what is new in the VPN logs into ``store``, look at the recent events, and return
     the findings not returned before (they are marked as sent in ``store``).
 
-    The agent's service has no monitor hook yet; a caller queues the result with
-    ``spool.put_events([e.model_dump(mode="json") for e in events])``."""
+    ``deliver`` (the agent's service: agent/vpn/runner.py puts them in the spool) is called with
+    the new findings *before* they are marked as sent, so a crash in between sends them again
+    (same event ids: the collector stores each once) rather than never."""
     ctx = ctx or HostContext()
     tz = config.log_tz()
     for source in config.sources:
@@ -725,6 +730,8 @@ def scan_logs(
     found = [e for e in found if e.occurred_at >= horizon]
     sent = store.emitted(str(e.event_id) for e in found)
     new = [e for e in found if str(e.event_id) not in sent]
+    if deliver is not None and new:
+        deliver(new)
     store.mark_emitted((str(e.event_id) for e in new), now)
     if new:
         log.info("vpn logs: %d findings (%s)", len(new), ", ".join(sorted({e.kind for e in new})))

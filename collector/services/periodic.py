@@ -4,7 +4,8 @@ pages start with the app (collector/web/findings_pages.py), every ``findings_swe
 Each round: the findings sweep (exemptions that ended, overdue, findings of retired hosts,
 the notification outbox). Every ``policy_sweep_seconds``: the ``host`` checks on every host
 (a PC that stopped reporting fails "silent for N days" without any report arriving) and the
-unit-level checks (licence seats, yearly drill and training). With several collector
+unit-level checks (licence seats, yearly drill and training), and the VPN register's checks
+(an account turns zombie by time alone; a brute-force event ages out) on the hosts it knows. With several collector
 processes each runs its rounds; the work is idempotent.
 """
 
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.services import compliance, findings, unit_checks
+from collector.services import compliance, findings, unit_checks, vpn_register
 from collector.settings import Settings
 
 __all__ = ["run_round"]
@@ -47,4 +48,8 @@ def run_round(sessions: sessionmaker[Session], settings: Settings, now: datetime
             session.commit()
             counts["unit_findings_raised"] = units.raised
             counts["unit_findings_resolved"] = units.resolved
+            hosts = vpn_register.register_hosts(session)
+            vpn_register.reevaluate(session, hosts, now)  # zombies age, brute force ages out
+            session.commit()
+            counts["vpn_register_hosts"] = len(hosts)
     return counts
