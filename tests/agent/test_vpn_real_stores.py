@@ -55,7 +55,7 @@ PASSWORDS = {
 GROUP_PSK = "Str0ng-Gr0up-Key-#2026x"
 
 
-def _need_tools() -> None:
+def need_tools() -> None:
     missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
     if missing:
         pytest.skip(f"missing {', '.join(missing)}: run scripts/bootstrap.sh --system as root on Debian")
@@ -182,7 +182,7 @@ def build_root(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    _need_tools()
+    need_tools()
     root = tmp_path_factory.mktemp("vpnroot")
     return root, build_root(root)
 
