@@ -10,8 +10,9 @@ reads anything, and the commands it runs (dpkg-query, apt-get, ss...) inherit th
   sends SIGXCPU and the child dies; the service logs why and the sections keep their last
   good state until the next run.
 
-Windows has no rlimits; there the wall-clock timeouts and the low priority class apply
-(a Job object with memory and CPU-rate limits is the planned equivalent).
+Windows has no rlimits: there the child joins a Job object with a per-process memory limit,
+a CPU-time limit for everything it starts, and kill-on-close (agent/runtime/winjob.py); the
+wall-clock timeouts and the low priority class apply as well.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class Budget:
 def apply_budget(budget: Budget) -> list[str]:
     """Cap this process (and what it starts); returns what could not be applied, for the log."""
     if sys.platform == "win32":
-        return ["resource limits are not available on Windows"]
+        from agent.runtime.winjob import join_new_job
+
+        return join_new_job(budget.memory_mb, budget.cpu_seconds)
     import resource
 
     problems = []
