@@ -48,7 +48,7 @@ pick_python() {
 # fonts-wqy-microhei: Chinese glyphs in browser screenshots; systemd: `systemd-analyze verify`
 # of the agent's unit; iproute2: `ip -j addr`, which the probe tests compare against.
 # VPN audit (issue 6, tests/agent/test_vpn_real_stores.py): openvpn, strongswan-swanctl (swanctl;
-# charon-systemd for the daemon), ocserv (ocpasswd), ppp (pppd), whois (mkpasswd: yescrypt,
+# charon-systemd for the daemon), ocserv (ocpasswd) + openconnect (live test), ppp (pppd), whois (mkpasswd: yescrypt,
 # bcrypt and NT hashes); openssl (`openssl passwd -6/-5/-1`).
 if [ "$want_system" = 1 ]; then
   missing=()
@@ -62,6 +62,7 @@ if [ "$want_system" = 1 ]; then
   [ -x /usr/sbin/swanctl ] || missing+=(strongswan-swanctl)
   [ -x /usr/sbin/charon-systemd ] || missing+=(charon-systemd)
   command -v ocpasswd >/dev/null 2>&1 || missing+=(ocserv)
+  [ -x /usr/sbin/openconnect ] || missing+=(openconnect)
   [ -x /usr/sbin/pppd ] || missing+=(ppp)
   command -v mkpasswd >/dev/null 2>&1 || missing+=(whois)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
