@@ -61,6 +61,12 @@ if [ "$want_system" = 1 ]; then
   [ -x /usr/sbin/openvpn ] || missing+=(openvpn)
   [ -x /usr/sbin/swanctl ] || missing+=(strongswan-swanctl)
   [ -x /usr/sbin/charon-systemd ] || missing+=(charon-systemd)
+  # live strongSwan test (tests/agent/test_vpn_live_strongswan.py): EAP-MSCHAPv2/XAuth, EAP-Identity
+  # + kernel-libipsec, openssl (MD4/DES for MS-CHAPv2), pki
+  [ -f /usr/lib/ipsec/plugins/libstrongswan-eap-mschapv2.so ] || missing+=(libcharon-extauth-plugins)
+  [ -f /usr/lib/ipsec/plugins/libstrongswan-eap-identity.so ] || missing+=(libcharon-extra-plugins)
+  [ -f /usr/lib/ipsec/plugins/libstrongswan-openssl.so ] || missing+=(libstrongswan-standard-plugins)
+  [ -x /usr/bin/pki ] || missing+=(strongswan-pki)
   command -v ocpasswd >/dev/null 2>&1 || missing+=(ocserv)
   [ -x /usr/sbin/openconnect ] || missing+=(openconnect)
   [ -x /usr/sbin/pppd ] || missing+=(ppp)

@@ -28,9 +28,7 @@ Network: one namespace for the server (198.18.4.1/24, 198.18.5.1/24) and two for
 else is contacted. Root only; the packages are installed with apt when missing; elsewhere the
 test skips (a failure under WATCHPOST_STRICT=1). It takes a few seconds. One run's syslog is kept
 as tests/fixtures/vpn/ocserv/live-ocserv-2026-11-27.log and read by the last test without root.
-strongSwan is not run here yet: Debian 12 ships its EAP-MSCHAPv2 and XAuth plugins in
-``libcharon-extauth-plugins`` (not installed on the development VM), and two charon instances
-need their own pid file and vici socket (a private /run in the mount namespace would do).
+strongSwan has its own live lab: tests/agent/test_vpn_live_strongswan.py.
 """
 
 from __future__ import annotations
