@@ -405,6 +405,11 @@ _SW_UP = re.compile(
     r"^IKE_SA (?P<name>[^\[\s]+)\[(?P<sa>\d+)\] established between \S+\.\.\.(?P<ip>[^\[\s]+)\[(?P<id>[^\]]*)\]"
 )
 _SW_DOWN = re.compile(r"^deleting IKE_SA (?P<name>[^\[\s]+)\[(?P<sa>\d+)\] between")
+# charon drops a try beyond ``block_threshold`` half-open IKE_SAs per address: no user name, but
+# a try from that address all the same (seen in the live lab, tests/agent/test_vpn_live_strongswan.py)
+_SW_BLOCKED = re.compile(
+    r"^ignoring IKE_SA setup from (?P<ip>\S+), per-IP half-open IKE_SA limit of \d+ reached$"
+)
 
 
 class StrongSwanParser(_Daemon):
@@ -422,6 +427,8 @@ class StrongSwanParser(_Daemon):
         pending = self._map("pending")  # "seq" -> {"ip", "user", "ts", "bad"} (no ike_name)
         for seq in [k for k, v in pending.items() if ts.timestamp() - float(v["ts"]) > 300]:
             del pending[seq]
+        if m := _SW_BLOCKED.match(rest):
+            return [self.ev(ts, None, "failure", src_ip=m.group("ip"), reason="half-open limit")]
         if m := _SW_INIT.match(rest):
             if n:
                 sas[n] = {"ip": m.group("ip")}

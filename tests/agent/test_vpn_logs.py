@@ -9,6 +9,7 @@ a real OpenVPN server and clients in namespaces it creates (root only).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -208,6 +209,22 @@ def test_strongswan_filelog_with_ike_name_joins_by_sa() -> None:
         ("failure", "zhangwei", "5", "wrong password"),
     ]
     assert events[0].src_ip == "198.18.1.2" and events[0].ts == datetime(2026, 11, 27, 7, 19, 58, tzinfo=UTC)
+
+
+def test_strongswan_counts_a_try_dropped_at_the_half_open_limit_by_address() -> None:
+    """The line charon 5.9 wrote in the live lab (tests/agent/test_vpn_live_strongswan.py) when a
+    sixth try came within half_open_timeout of five failed ones (block_threshold = 5)."""
+    line = (
+        "2026-11-27T15:02:11.512034+00:00 vpn-gw charon-systemd[4242]: 12[IKE] ignoring IKE_SA setup "
+        "from 198.18.6.2, per-IP half-open IKE_SA limit of 5 reached\n"
+    )
+    [event] = LogParser("syslog").feed_all(io.StringIO(line), REF)
+    assert (event.result, event.account, event.src_ip, event.reason) == (
+        "failure",
+        None,
+        "198.18.6.2",
+        "half-open limit",
+    )
 
 
 # -- ocserv, pppd -------------------------------------------------------------------------------
