@@ -5,8 +5,10 @@ probe may run in a thread, and forking a threaded process is unsafe), each calli
 ``crypt_rn`` through agent/vpn/xcrypt.py. Processes, not threads: yescrypt allocates 16 MiB per
 call and threads of one process contend on the address space (2 threads measured *slower*
 than 1), and each worker gets its own RLIMIT_CPU account. Work goes out in chunks of about
-0.2 s, tier 1 of every account before tier 2 of any; when the budget runs out the pool is
-terminated and what was not tried is reported honestly ("not checked: budget").
+0.2 s: the first ``HEAD`` candidates of every account, then tier 1 of every account before tier 2
+of any. At the end of the budget a running chunk stops after its current hash and hands in what
+it tried; what was not tried is reported honestly ("not checked: budget"). A worker whose parent
+is gone (killed at a timeout) ends itself.
 
 Unsalted hashes (strongSwan NTLM = MD4 of UTF-16LE, sha256/sha1 hex, htpasswd {SHA}) are
 computed in-process: one hash per candidate, a set lookup.
@@ -24,6 +26,7 @@ import hmac
 import json
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
@@ -47,11 +50,15 @@ __all__ = ["HashJob", "HashOutcome", "ProgressCache", "audit_hashes", "md4", "nt
 
 Progress = Callable[[int, int, int], None]  # (candidates tried, candidates total, matches)
 _UNSALTED = {"nt", "sha256-hex", "sha1-hex", "sha1-b64"}
+#: How long to wait, after the budget, for running chunks to hand in their last hash (a bcrypt
+#: of cost 14 takes about 1.5 s; anything slower is dropped and tried again next time).
+_LATE_SECONDS = 5.0
+# Verifications per second of one core (bench/vpn_hashaudit.py on the 2-core development VM).
 _RATES = {
-    "md5-crypt": 6000.0,
-    "sha256-crypt": 500.0,
-    "sha512-crypt": 520.0,
-    "yescrypt": 55.0,
+    "md5-crypt": 10000.0,
+    "sha256-crypt": 850.0,
+    "sha512-crypt": 1000.0,
+    "yescrypt": 60.0,
     "gost-yescrypt": 50.0,
     "scrypt": 50.0,
     "des-crypt": 100000.0,
@@ -171,15 +178,35 @@ def _init_worker(library: str) -> None:
     except OSError:
         pass
     _WORKER = XCrypt(library)
+    _exit_with_parent(os.getppid())
 
 
-def _try_chunk(job: int, start: int, stored: str, texts: list[str]) -> tuple[int, int, int, int]:
-    """(job, start, tried, index of the match or -1). Never raises: a failure tries nothing."""
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the process that started it is gone (killed at its timeout, or
+    SIGTERM to ``vpn-audit``): a worker blocked on the pool's queue would otherwise stay behind."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _try_chunk(
+    job: int, start: int, stored: str, texts: list[str], deadline: float = float("inf")
+) -> tuple[int, int, int, int]:
+    """(job, start, tried, index of the match or -1); stops after the hash that crosses
+    ``deadline`` (``time.time()``), so no work is thrown away at the end of the budget.
+    Never raises: a failure tries nothing."""
     try:
         crypt = _WORKER or XCrypt()
         for offset, text in enumerate(texts):
             if crypt.verify(text, stored):
                 return job, start, offset + 1, start + offset
+            if time.time() >= deadline:
+                return job, start, offset + 1, -1
         return job, start, len(texts), -1
     except Exception:  # noqa: BLE001 - report "nothing tried", never the arguments
         return job, start, 0, -1
@@ -266,8 +293,30 @@ class _State:
     family: str = ""
 
 
+#: The first candidates of every account are tried before the rest of anyone's tier 1, so that
+#: slow schemes (yescrypt, Debian 12's default, ~60 checks/s per core) are not left untouched by
+#: a budget the fast ones would use up (bench/vpn_hashaudit.py showed 0 of 484 yescrypt accounts
+#: reached in 60 s without it).
+HEAD = 16
+
+
+def _runs(positions: list[int]) -> Iterator[tuple[int, int]]:
+    """Contiguous [start, stop) runs of sorted positions."""
+    start = prev = -2
+    for p in positions:
+        if p != prev + 1:
+            if start >= 0:
+                yield start, prev + 1
+            start = p
+        prev = p
+    if start >= 0:
+        yield start, prev + 1
+
+
 def _chunks(states: list[_State], chunk_seconds: float) -> Iterator[tuple[int, int, int]]:
-    """(state index, start, end): tier 1 of every job, then tier 2, then tier 3; done ranges skipped."""
+    """(state index, start, end): the first ``HEAD`` candidates of every job, then the rest of
+    tier 1 of every job, then tier 2, then tier 3; cheap schemes first within a pass; done
+    ranges skipped."""
     order = sorted(
         range(len(states)),
         key=lambda i: (
@@ -275,20 +324,22 @@ def _chunks(states: list[_State], chunk_seconds: float) -> Iterator[tuple[int, i
             -rate_guess(states[i].job.stored.reveal(), states[i].job.scheme),
         ),
     )
-    for tier in (1, 2, 3):
+    passes: list[Callable[[int, Candidate], bool]] = [
+        lambda i, _c: i < HEAD,
+        lambda i, c: i >= HEAD and c.tier == 1,
+        lambda i, c: i >= HEAD and c.tier == 2,
+        lambda i, c: i >= HEAD and c.tier not in (1, 2),
+    ]
+    for wanted in passes:
         for index in order:
             state = states[index]
             texts = state.job.candidates
             size = max(1, int(rate_guess(state.job.stored.reveal(), state.job.scheme) * chunk_seconds))
-            positions = [i for i, c in enumerate(texts) if c.tier == tier]
-            if not positions:
-                continue
-            start = positions[0]
-            stop = positions[-1] + 1
-            for begin in range(start, stop, size):
-                end = min(begin + size, stop)
-                if not any(a <= begin and end <= b for a, b in _merge(state.done)):
-                    yield index, begin, end
+            for start, stop in _runs([i for i, c in enumerate(texts) if wanted(i, c)]):
+                for begin in range(start, stop, size):
+                    end = min(begin + size, stop)
+                    if not any(a <= begin and end <= b for a, b in _merge(state.done)):
+                        yield index, begin, end
 
 
 def audit_hashes(
@@ -377,6 +428,7 @@ def _run_pool(
     except (OSError, ValueError):
         pool = ThreadPoolExecutor(count)
     work = _chunks(states, chunk_seconds)
+    wall_deadline = time.time() + (deadline - time.monotonic())
     running: dict[Future[tuple[int, int, int, int]], int] = {}
     matches = 0
     done_total = sum(_covered(s.done) for s in states)
@@ -392,11 +444,12 @@ def _run_pool(
                 if states[index].family:
                     continue
                 texts = [c.text for c in states[index].job.candidates[begin:end]]
+                stored = states[index].job.stored.reveal()
                 try:
-                    future = pool.submit(_try_chunk, index, begin, states[index].job.stored.reveal(), texts)
+                    future = pool.submit(_try_chunk, index, begin, stored, texts, wall_deadline)
                 except BrokenExecutor:
                     pool = _fallback(pool, count, stats)
-                    future = pool.submit(_try_chunk, index, begin, states[index].job.stored.reveal(), texts)
+                    future = pool.submit(_try_chunk, index, begin, stored, texts, wall_deadline)
                 running[future] = index
             remaining = deadline - time.monotonic()
             if not running or remaining <= 0:
@@ -405,25 +458,53 @@ def _run_pool(
             for future in finished:
                 del running[future]
                 try:
-                    index, begin, tried, found = future.result()
+                    result = future.result()
                 except BrokenExecutor:
                     pool = _fallback(pool, count, stats)
                     exhausted = False
                     work = _chunks(states, chunk_seconds)  # redo what was lost (done ranges are skipped)
                     running.clear()
                     break
-                state = states[index]
-                if tried:
-                    state.done.append((begin, begin + tried))
-                    stats["tried"] += tried
-                    done_total += tried
-                if found >= 0 and not state.family:
-                    state.family = state.job.candidates[found].family
-                    matches += 1
+                done_total, matches = _take(states, result, stats, done_total, matches)
                 if progress is not None:
                     progress(done_total, total, matches)
+        # The budget is over: chunks already running stop after their next hash; keep what they
+        # did (queued ones never started and are cancelled).
+        for future in running:
+            future.cancel()
+        finished, _pending = wait(running, timeout=_LATE_SECONDS)
+        for future in finished:
+            if future.cancelled():
+                continue
+            try:
+                result = future.result()
+            except BrokenExecutor:
+                continue
+            done_total, matches = _take(states, result, stats, done_total, matches)
+        if progress is not None and finished:
+            progress(done_total, total, matches)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)  # running chunks end after one more hash
+
+
+def _take(
+    states: list[_State],
+    result: tuple[int, int, int, int],
+    stats: dict[str, Any],
+    done_total: int,
+    matches: int,
+) -> tuple[int, int]:
+    """Record one chunk's result; returns the new (candidates done, matches)."""
+    index, begin, tried, found = result
+    state = states[index]
+    if tried:
+        state.done.append((begin, begin + tried))
+        stats["tried"] += tried
+        done_total += tried
+    if found >= 0 and not state.family:
+        state.family = state.job.candidates[found].family
+        matches += 1
+    return done_total, matches
 
 
 def _fallback(pool: Executor, count: int, stats: dict[str, Any]) -> Executor:

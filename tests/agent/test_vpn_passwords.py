@@ -169,3 +169,73 @@ def test_unsalted_hashes_are_checked_in_process() -> None:
     job = HashJob(0, Secret(nt_hash("bob123")), "nt", candidates(user, DATA, 100))
     outcomes, _ = audit_hashes([job], budget_seconds=0)
     assert outcomes[0].family == "user_name"
+
+
+def test_every_account_gets_its_first_candidates_before_anyone_gets_more() -> None:
+    """Slow schemes are not starved by fast ones (bench/vpn_hashaudit.py: without this no
+    yescrypt account of 484 got a single candidate in a 60 s budget)."""
+    from agent.vpn.hashaudit import HEAD, _chunks, _State
+
+    user = UserContext("zhangwei", "", 2026)
+    fast = [
+        HashJob(i, Secret("$1$abcdefgh$" + "x" * 22), "md5-crypt", candidates(user, DATA, 200))
+        for i in range(3)
+    ]
+    slow = [
+        HashJob(3 + i, Secret("$y$j9T$" + "x" * 22 + "$" + "y" * 43), "yescrypt", candidates(user, DATA, 200))
+        for i in range(3)
+    ]
+    states = [_State(job, []) for job in (*slow, *fast)]
+    order = list(_chunks(states, chunk_seconds=0.2))
+    first_beyond_head = next(n for n, (_i, _b, end) in enumerate(order) if end > HEAD)
+    heads = {index for index, begin, _end in order[:first_beyond_head] if begin == 0}
+    assert heads == set(range(len(states))), "every account's head comes before any tail"
+    assert order[0][0] >= len(slow), "cheap schemes first within a pass"
+    covered = {(i, n) for i, begin, end in order for n in range(begin, end)}
+    assert covered == {(i, n) for i, s in enumerate(states) for n in range(len(s.job.candidates))}
+    assert len(covered) == sum(end - begin for _i, begin, end in order), "no candidate twice"
+
+
+def test_workers_end_when_the_audit_process_is_killed(tmp_path: Path) -> None:
+    """The service kills its child at a timeout (SIGKILL); the hash workers must not live on.
+    (An idle worker also sees its queue close; a busy one is ended by its parent-watch thread.)"""
+    import signal
+    import sys
+    import time
+
+    import psutil
+
+    _xcrypt()
+    stored = _openssl("-6", "Qv7#Lm2!xT9p-strong")
+    script = tmp_path / "long_audit.py"
+    script.write_text(
+        "from agent.vpn.candidates import candidates\n"
+        "from agent.vpn.hashaudit import HashJob, audit_hashes\n"
+        "from agent.vpn.passwords import PasswordData, UserContext\n"
+        "from agent.vpn.stores import Secret\n"
+        "data = PasswordData.load()\n"
+        f"jobs = [HashJob(i, Secret({stored!r}), 'sha512-crypt', candidates(UserContext(f'u{{i}}', '', 2026), data, 800))"
+        " for i in range(50)]\n"
+        "audit_hashes(jobs, budget_seconds=600, workers=2)\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=Path(__file__).resolve().parents[2])
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline:
+            workers = [
+                c for c in parent.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())
+            ]
+            if len(workers) >= 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the pool started its workers"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        _gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"{len(alive)} hash workers outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
