@@ -70,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     peval = pol_sub.add_parser("evaluate", help="evaluate every active check on every host (with progress)")
     peval.add_argument("--check", action="append", default=[], help="only this check id (repeatable)")
 
+    syslog = sub.add_parser("syslog", help="receive VPN appliances' syslog (UDP and TCP; docs/vpn-syslog.md)")
+    syslog.add_argument(
+        "--udp", default="127.0.0.1:5514", help="HOST:PORT, or 'off' (default 127.0.0.1:5514)"
+    )
+    syslog.add_argument(
+        "--tcp", default="127.0.0.1:5514", help="HOST:PORT, or 'off' (default 127.0.0.1:5514)"
+    )
+    syslog.add_argument(
+        "--stats-file",
+        type=Path,
+        default=Path(os.environ.get("WATCHPOST_SYSLOG_STATS", "var/syslog-stats.json")),
+        help="counters for the page /vpn/syslog (default $WATCHPOST_SYSLOG_STATS or var/syslog-stats.json)",
+    )
+
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations")
@@ -279,6 +293,12 @@ def cmd_policies(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_syslog(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.services.syslog_receiver import run_receiver
+
+    return run_receiver(settings, udp=args.udp, tcp=args.tcp, stats_file=args.stats_file)
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from collector.db.engine import make_engine
     from collector.db.migrate import make_revision, upgrade
@@ -306,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         "units": cmd_units,
         "db": cmd_db,
         "policies": cmd_policies,
+        "syslog": cmd_syslog,
     }
     try:
         return handlers[args.command](args, settings)

@@ -23,7 +23,20 @@ LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 
 MESSAGES: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
-for _area in (core, register, access, assets, exports, policies, findings, bulletins, drills, trainings, vpn, vpn_syslog):
+for _area in (
+    core,
+    register,
+    access,
+    assets,
+    exports,
+    policies,
+    findings,
+    bulletins,
+    drills,
+    trainings,
+    vpn,
+    vpn_syslog,
+):
     for _lang in LANGS:
         _clash = set(MESSAGES[_lang]) & set(_area.MESSAGES.get(_lang, {}))
         if _clash:

@@ -376,12 +376,107 @@ def _policies_host_check(w: World, u: str | None, r: str) -> Target:
     return target
 
 
-
 # --- vpn register (issue 6) helpers ---
+def _vpn_appliance(w: World, unit: str) -> int:
+    """A VPN appliance (an asset without agent) of ``unit``, made directly in the database."""
+    with w.c.sessions() as session:
+        unit_id = session.scalar(select(Unit.id).where(Unit.code == unit))
+        name = w.fresh("oos-xiuning-pc-vpn" if unit == OUT else "she-vpn")
+        host = Host(agent_id=uuid.uuid4(), unit_id=unit_id, hostname=name, source="manual",
+                    device_type="vpn appliance", vendor="sangfor")  # fmt: skip
+        session.add(host)
+        session.commit()
+        return host.id
+
+
+def _vpn_account(w: World, unit: str) -> tuple[int, int]:
+    """(account id, staff id) of a new appliance account and roster entry of ``unit``."""
+    from collector.db.models_vpn import StaffMember, VpnAccount
+
+    host_id = _vpn_appliance(w, unit)
+    with w.c.sessions() as session:
+        host = session.get(Host, host_id)
+        assert host is not None
+        person = StaffMember(unit_id=host.unit_id, name=w.fresh("staff-"), accounts=[])
+        account = VpnAccount(host_id=host.id, unit_id=host.unit_id, source="import", server=host.hostname,
+                             account=w.fresh("vpnuser"), reasons=[])  # fmt: skip
+        session.add_all([person, account])
+        session.commit()
+        return account.id, person.id
+
+
+def _vpn_account_target(with_owner: bool = False) -> Build:
+    def build(w: World, u: str | None, _r: str) -> Target:
+        if u is None:
+            account_id, staff_id = MISSING_ID, MISSING_ID
+        else:
+            account_id, staff_id = _vpn_account(w, u)
+        body = {"owner_id": staff_id if u else None, "note": "matrix"} if with_owner else None
+        return Target(path={"account_id": account_id}, ident=str(account_id), body=body)
+
+    return build
+
+
+def _vpn_staff_sheet(w: World, u: str | None, _r: str) -> Target:
+    from openpyxl import Workbook
+
+    code = u or MISSING_UNIT
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "单位", "状态", "VPN账号"])
+    sheet.append([w.fresh("员工"), code, "在职", w.fresh("vpn")])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    files = {"file": ("名单.xlsx", buffer.getvalue(), "application/octet-stream")}
+    return Target(files=files, data={"dry_run": "false"}, ident=code)
+
+
+def _vpn_user_list(w: World, u: str | None, _r: str) -> Target:
+    host_id = _vpn_appliance(w, u) if u else MISSING_ID
+    data = "用户名,姓名,状态,密码\r\nzhangwei,张伟,启用,Sangfor@2021\r\n".encode("gbk")
+    return Target(path={"host_id": host_id}, ident=str(host_id), files={"file": ("users.csv", data, "text/csv")},
+                  data={"dry_run": "false"})  # fmt: skip
+
+
 # --- end vpn register (issue 6) helpers ---
 
 
 # --- vpn syslog (issue 6) helpers ---
+_VPN_SYSLOG_SAMPLE = "用户 张伟 从 198.18.2.9 登录成功"
+
+
+def _vpn_syslog_appliance(w: World, unit: str) -> int:
+    """A VPN appliance of ``unit``, made by the city admin."""
+    body = {"hostname": w.fresh("oos-xiuning-vpn" if unit == OUT else "she-vpn"), "unit": unit,
+            "device_type": "vpn appliance", "vendor": "Sangfor", "ip_addresses": [f"198.18.9.{w.counter % 250 + 1}"]}  # fmt: skip
+    answer = w.c.client.post("/api/v1/assets", json=body, headers=w.headers["city_admin"])
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+def _vpn_syslog_body(host_id: int) -> dict[str, Any]:
+    return {"host_id": host_id, "name": "login", "result": "success",
+            "template": "用户 {user} 从 {src_ip} 登录成功", "sample": _VPN_SYSLOG_SAMPLE}  # fmt: skip
+
+
+def _vpn_syslog_new(w: World, u: str | None, _r: str) -> Target:
+    host_id = _vpn_syslog_appliance(w, u) if u else MISSING_ID
+    return Target(body=_vpn_syslog_body(host_id), ident=str(host_id))
+
+
+def _vpn_syslog_template(body: Any = None) -> Build:
+    def build(w: World, u: str | None, _r: str) -> Target:
+        if u is None:
+            return Target(path={"template_id": MISSING_ID}, ident=str(MISSING_ID), body=body)
+        answer = w.c.client.post("/api/v1/vpn/templates", json=_vpn_syslog_body(_vpn_syslog_appliance(w, u)),
+                                 headers=w.headers["city_admin"])  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        template_id = answer.json()["id"]
+        return Target(path={"template_id": template_id}, ident=str(template_id), body=body)
+
+    return build
+
+
 # --- end vpn syslog (issue 6) helpers ---
 
 
@@ -562,7 +657,11 @@ def _drill_target(stage: str = "planned", body: Callable[[], Any] | None = None)
 
 
 def _drill_events() -> Any:
-    return {"events": [{"client_id": uuid.uuid4().hex, "kind": "step", "step_key": "so-detect-1", "status": "done"}]}
+    return {
+        "events": [
+            {"client_id": uuid.uuid4().hex, "kind": "step", "step_key": "so-detect-1", "status": "done"}
+        ]
+    }
 
 
 def _drill_action_target(body: Any = None) -> Build:
@@ -650,7 +749,9 @@ def _bulletin(issued: bool = False, body: Any = None) -> Build:
         if u is None:
             return Target(path={"bulletin_id": MISSING_ID}, ident=str(MISSING_ID), body=body)
         city = w.headers["city_admin"]
-        made = w.c.client.post("/api/v1/bulletins", json={"period": _bulletin_period(), "unit": u}, headers=city)
+        made = w.c.client.post(
+            "/api/v1/bulletins", json={"period": _bulletin_period(), "unit": u}, headers=city
+        )
         assert made.status_code == 201, made.text
         bulletin_id = made.json()["id"]
         if issued:
@@ -735,7 +836,9 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/policies"): Spec("read", _list(), scoped=False),
     ("GET", "/api/v1/policies/{pack}/versions/{version}"): Spec("read", _policies_version, scoped=False),
     ("POST", "/api/v1/policies"): Spec("city", _policies_upload, ok=201, scoped=False),
-    ("POST", "/api/v1/policies/{pack}/versions/{version}/apply"): Spec("city", _policies_pending, scoped=False),
+    ("POST", "/api/v1/policies/{pack}/versions/{version}/apply"): Spec(
+        "city", _policies_pending, scoped=False
+    ),
     ("GET", "/api/v1/checks"): Spec("read", _list(), scoped=False),
     ("GET", "/api/v1/checks/{check_id}"): Spec("read", _policies_check, scoped=False),
     ("GET", "/api/v1/checks/{check_id}/hosts"): Spec("read", _policies_check, scoped=False),
@@ -821,8 +924,33 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/drills/{drill_id}/close"): Spec("write", _drill_closable),
     # --- end drills and plans (issue 7) ---
     # --- vpn register (issue 6) ---
+    ("GET", "/api/v1/vpn/accounts"): Spec("read", _list({"zombie": "yes"}), scoped=False),
+    ("GET", "/api/v1/vpn/accounts/export.xlsx"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/vpn/accounts/export.csv"): Spec("read", _list({"lang": "en"}), scoped=False),
+    ("GET", "/api/v1/vpn/accounts/{account_id}"): Spec("read", _vpn_account_target()),
+    ("PATCH", "/api/v1/vpn/accounts/{account_id}"): Spec("write", _vpn_account_target(with_owner=True)),
+    ("GET", "/api/v1/vpn/summary"): Spec("read", _list(), scoped=False),
+    ("GET", "/api/v1/vpn/staff"): Spec("read", _list({"status": "active"}), scoped=False),
+    ("GET", "/api/v1/vpn/staff/template.xlsx"): Spec("read", _list(), scoped=False),
+    ("POST", "/api/v1/vpn/staff/import"): Spec("write", _vpn_staff_sheet),
+    ("POST", "/api/v1/vpn/appliances/{host_id}/accounts/import"): Spec("write", _vpn_user_list),
     # --- end vpn register (issue 6) ---
     # --- vpn syslog (issue 6) ---
+    ("GET", "/api/v1/vpn/templates"): Spec("read", _list(), scoped=False),
+    ("POST", "/api/v1/vpn/templates"): Spec("write", _vpn_syslog_new, ok=201),
+    ("GET", "/api/v1/vpn/templates/{template_id}"): Spec("read", _vpn_syslog_template()),
+    ("PATCH", "/api/v1/vpn/templates/{template_id}"): Spec("write", _vpn_syslog_template({"enabled": False})),
+    ("DELETE", "/api/v1/vpn/templates/{template_id}"): Spec("write", _vpn_syslog_template(), ok=204),
+    ("POST", "/api/v1/vpn/templates/test"): Spec(
+        "read",
+        lambda _w, _u, _r: Target(
+            body={"template": "用户 {user} 从 {src_ip} 登录成功", "sample": _VPN_SYSLOG_SAMPLE}
+        ),
+        scoped=False,
+    ),
+    ("POST", "/api/v1/vpn/templates/suggest"): Spec(
+        "read", lambda _w, _u, _r: Target(body={"sample": _VPN_SYSLOG_SAMPLE, "user": "张伟"}), scoped=False
+    ),
     # --- end vpn syslog (issue 6) ---
     # --- trainings (issue 7) ---
     ("GET", "/api/v1/trainings"): Spec("read", _list({"year": 2026}), scoped=False),
