@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from collector.db.base import utcnow
 from collector.db.models import Host, HostAddress, HostTag, Unit
+from collector.services import vpn_register
 from collector.services.audit import record
 from collector.services.auth import Principal
 from collector.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -235,6 +236,7 @@ def move_host(session: Session, principal: Principal, host_id: int, unit_code: s
             )
         old = host.unit.code
         host.unit_id = unit.id
+        vpn_register.follow_host_unit(session, host)  # its VPN accounts move with it (scope)
         _audit(
             session,
             principal,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from collector.db.base import utcnow
 from collector.db.models import EnrollSecret, Host, NodeKey
+from collector.services import vpn_register
 from collector.services.agent_config import effective_config
 from collector.services.audit import record
 from collector.services.auth import Principal, hash_token
@@ -123,6 +124,7 @@ def enroll(
         )
         host.unit_id = row.unit_id
         host.state_hash = None  # the agent starts over with a full report
+        vpn_register.follow_host_unit(session, host)
     host.hostname = request.hostname
     host.os_family = request.os_family
     host.agent_version = request.agent_version

@@ -40,7 +40,7 @@ from collector.services.assets import host_for_write
 from collector.services.audit import record
 from collector.services.auth import Principal, ensure_writer
 from collector.services.errors import DomainError, Invalid
-from collector.services.org import subtree_ids
+from collector.services.org import path_to_root, subtree_ids
 from collector.services.tabular import cell_text, header_keys, read_csv_rows, read_xlsx_rows
 
 __all__ = [
@@ -472,8 +472,13 @@ def _write_staff(session: Session, plan: RowPlan, now: datetime) -> None:
 
 
 def _rematch(session: Session, unit_ids: set[int], staff_ids: Iterable[int]) -> None:
-    """Match owners in these units, then re-run the checks of every host with an account there
+    """Match owners of accounts in these units and the units above them (a district's staff may
+    own accounts of the city's VPN), then re-run the checks of every host with an account there
     or an account owned by one of these people."""
+    parents: dict[int, int | None] = {}
+    for uid, pid in session.execute(select(Unit.id, Unit.parent_id)):
+        parents[uid] = pid
+    unit_ids = {above for uid in unit_ids for above in path_to_root(parents, uid)}
     vpn_register.match_owners(session, unit_ids)
     session.flush()
     query = select(VpnAccount.host_id).where(VpnAccount.unit_id.in_(unit_ids)).distinct()
@@ -621,7 +626,7 @@ def import_appliance_users(
         **done, "vanished": len(vanished), "file": filename[:200],
         "skipped_rows": [p.row for p in plans if p.action == "skipped"][:500],
     }, ip, principal.user_id)  # fmt: skip
-    vpn_register.match_owners(session, [host.unit_id])
+    vpn_register.match_owners(session, host_ids=[host.id])
     session.flush()
     vpn_register.reevaluate(session, [host.id], now)
     session.commit()
@@ -641,6 +646,8 @@ def _write_account(session: Session, host: Host, plan: RowPlan, now: datetime) -
         account.created_on = d["created_on"]
     account.present, account.removed_at, account.last_seen = True, None, now
     login: datetime | None = d["last_login"]
+    if login is not None and login > now + timedelta(days=1):
+        login = None  # a date in the future is a typo or a wrong clock, not a login
     if login is not None and (account.last_login is None or login > account.last_login):
         account.last_login, account.last_login_source, account.last_login_ip = login, "import", ""
     session.flush()

@@ -57,6 +57,9 @@ FINDING_EVENT_KINDS = frozenset({"vpn.bruteforce", "vpn.success_after_failures"}
 LOCKED_STATUSES = ("locked", "disabled")
 ZOMBIE_REASONS = ("no_login", "never_used", "owner_left", "locked")
 _ACCOUNT_FIELDS = ("account_type", "full_name", "status", "secret_form", "weak", "check")
+_FUTURE_SLACK = timedelta(days=1)
+#: Status of an account listed twice (pppd's chap- and pap-secrets): the one that says most.
+_STATUS_RANK = {"active": 0, "unknown": 1, "expired": 2, "revoked": 3, "disabled": 4, "locked": 5}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -75,6 +78,47 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 # -- the agent's section ---------------------------------------------------------------------------
+def _merged_accounts(items: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """The section's accounts by (server, account). One account listed in two stores of a server
+    (pppd's chap-secrets and pap-secrets) is merged: weak if any entry is, not weak only if every
+    entry says so; the newest login; the status that says most; the stores joined."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in items or []:
+        if not isinstance(item, Mapping):
+            continue
+        key = (str(item.get("server", ""))[:128], str(item.get("account", ""))[:128])
+        if not key[1]:
+            continue
+        login = _parse_time(item.get("last_login")) or _parse_time(item.get("last_handshake"))
+        entry: dict[str, Any] = {
+            "account_type": str(item.get("account_type", "user"))[:16],
+            "full_name": str(item.get("full_name", ""))[:128],
+            "status": str(item.get("status", "unknown"))[:16],
+            "secret_form": str(item.get("secret_form", "unknown"))[:16],
+            "weak": item.get("weak") if isinstance(item.get("weak"), bool) else None,
+            "check": str(item.get("check", "not_applicable"))[:16],
+            "reasons": {str(r) for r in item.get("reasons") or []},
+            "stores": [str(item.get("store", ""))],
+            "login": login,
+        }
+        old = merged.get(key)
+        if old is None:
+            merged[key] = entry
+            continue
+        weaks = (old["weak"], entry["weak"])
+        old["weak"] = True if True in weaks else (False if weaks == (False, False) else None)
+        if _STATUS_RANK.get(entry["status"], 1) > _STATUS_RANK.get(old["status"], 1):
+            old["status"] = entry["status"]
+        old["full_name"] = old["full_name"] or entry["full_name"]
+        old["reasons"] |= entry["reasons"]
+        old["stores"] += entry["stores"]
+        if entry["check"] != "checked" and old["check"] == "checked":
+            old["check"] = entry["check"]
+        logins = [t for t in (old["login"], entry["login"]) if t is not None]
+        old["login"] = max(logins) if logins else None
+    return merged
+
+
 def sync_host_accounts(session: Session, host: Host, data: Mapping[str, Any], now: datetime) -> int:
     """Bring the register in line with a host's ``vpn`` section; returns how many rows changed.
 
@@ -85,74 +129,58 @@ def sync_host_accounts(session: Session, host: Host, data: Mapping[str, Any], no
         for s in data.get("servers") or []
         if isinstance(s, Mapping)
     }
-    existing = {
+    rows = {
         (row.server, row.account): row
-        for row in session.scalars(
-            select(VpnAccount).where(VpnAccount.host_id == host.id, VpnAccount.source == "agent")
-        )
+        for row in session.scalars(select(VpnAccount).where(VpnAccount.host_id == host.id))
     }
-    seen: set[tuple[str, str]] = set()
+    accounts = _merged_accounts(data.get("accounts"))
     changed = 0
-    for item in data.get("accounts") or []:
-        if not isinstance(item, Mapping):
-            continue
-        server = str(item.get("server", ""))[:128]
-        account = str(item.get("account", ""))[:128]
-        if not account or (server, account) in seen:
-            continue
-        seen.add((server, account))
-        values: dict[str, Any] = {
-            "account_type": str(item.get("account_type", "user"))[:16],
-            "full_name": str(item.get("full_name", ""))[:128],
-            "status": str(item.get("status", "unknown"))[:16],
-            "secret_form": str(item.get("secret_form", "unknown"))[:16],
-            "weak": item.get("weak"),
-            "check": str(item.get("check", "not_applicable"))[:16],
-        }
-        reasons = sorted(str(r) for r in item.get("reasons") or [])
-        row = existing.get((server, account))
-        if row is None:
-            row = session.scalar(
-                select(VpnAccount).where(
-                    VpnAccount.host_id == host.id, VpnAccount.server == server, VpnAccount.account == account
+    with session.no_autoflush:
+        for (server, account), entry in accounts.items():
+            values = {k: entry[k] for k in _ACCOUNT_FIELDS}
+            reasons = sorted(entry["reasons"])
+            row = rows.get((server, account))
+            if row is None:
+                row = VpnAccount(
+                    host_id=host.id,
+                    unit_id=host.unit_id,
+                    source="agent",
+                    server=server,
+                    account=account,
+                    first_seen=now,
+                    reasons=reasons,
+                    **values,
                 )
-            )
-        if row is None:
-            row = VpnAccount(
-                host_id=host.id,
-                unit_id=host.unit_id,
-                source="agent",
-                server=server,
-                account=account,
-                first_seen=now,
-                reasons=reasons,
-                **values,
-            )
-            session.add(row)
-            changed += 1
-        else:
-            before = (tuple(getattr(row, k) for k in _ACCOUNT_FIELDS), list(row.reasons or []), row.present)
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.reasons = reasons
-            row.source = "agent"
-            row.present = True
-            row.removed_at = None
-            row.unit_id = host.unit_id
-            if before != (tuple(getattr(row, k) for k in _ACCOUNT_FIELDS), reasons, True):
+                session.add(row)
+                rows[(server, account)] = row
                 changed += 1
-        row.server_kind = kinds.get(server, row.server_kind or "")[:32]
-        row.store = str(item.get("store", ""))[:255]
-        row.last_seen = now
-        login = _parse_time(item.get("last_login")) or _parse_time(item.get("last_handshake"))
-        if login is not None and (row.last_login is None or login > _aware(row.last_login)):  # type: ignore[operator]
-            row.last_login = login
-            row.last_login_source = "agent"
-    for pair, row in existing.items():
-        if pair not in seen and row.present:
-            row.present = False
-            row.removed_at = now
-            changed += 1
+            else:
+                before = (
+                    tuple(getattr(row, k) for k in _ACCOUNT_FIELDS),
+                    list(row.reasons or []),
+                    row.present,
+                )
+                for key, value in values.items():
+                    setattr(row, key, value)
+                row.reasons = reasons
+                row.source = "agent"
+                row.present = True
+                row.removed_at = None
+                row.unit_id = host.unit_id
+                if before != (tuple(getattr(row, k) for k in _ACCOUNT_FIELDS), reasons, True):
+                    changed += 1
+            row.server_kind = kinds.get(server, row.server_kind or "")[:32]
+            row.store = ", ".join(sorted(set(entry["stores"])))[:255]
+            row.last_seen = now
+            login = _plausible(entry["login"], now)
+            if login is not None and (row.last_login is None or login > _aware(row.last_login)):  # type: ignore[operator]
+                row.last_login = login
+                row.last_login_source = "agent"
+        for pair, row in rows.items():
+            if row.source == "agent" and pair not in accounts and row.present:
+                row.present = False
+                row.removed_at = now
+                changed += 1
     if changed:
         session.flush()
         match_owners(session, host_ids=[host.id])
@@ -166,6 +194,24 @@ def forget_host_accounts(session: Session, host: Host, now: datetime) -> None:
         .where(VpnAccount.host_id == host.id, VpnAccount.source == "agent", VpnAccount.present.is_(True))
         .values(present=False, removed_at=now)
     )
+
+
+def follow_host_unit(session: Session, host: Host) -> None:
+    """The host moved (an admin moved it, or it enrolled again into another unit): its accounts
+    move with it, so that scope and the unit's zombie threshold follow at once."""
+    session.execute(
+        update(VpnAccount)
+        .where(VpnAccount.host_id == host.id, VpnAccount.unit_id != host.unit_id)
+        .values(unit_id=host.unit_id)
+    )
+
+
+def _plausible(login: datetime | None, now: datetime) -> datetime | None:
+    """A login time, or None when it lies more than a day ahead (a wrong clock or a typo would
+    otherwise keep the account from ever turning zombie, and hide every real later login)."""
+    if login is None:
+        return None
+    return login if login <= now + _FUTURE_SLACK else None
 
 
 # -- logins ----------------------------------------------------------------------------------------
@@ -186,6 +232,8 @@ def note_login(
     if not account:
         return None
     ts = _aware(ts) or utcnow()
+    if _plausible(ts, utcnow()) is None:
+        return None  # a clock a day or more ahead: not a login time to keep
     row = session.scalar(
         select(VpnAccount).where(
             VpnAccount.host_id == host.id, VpnAccount.server == server, VpnAccount.account == account
@@ -222,9 +270,11 @@ def match_owners(
     """Match accounts (of ``unit_ids`` / ``host_ids``, all when both None) to the staff roster.
 
     First a person whose roster entry lists the account name (case-insensitive), then a person
-    whose name equals the account's full name; in both cases the one match in the account's own
-    unit or above it, else the one match in the whole city. No unique match: no owner. An owner
-    set by hand (``owner_match == 'manual'``) is kept. Returns how many accounts changed."""
+    whose name equals the account's full name; in both cases only people of the account's own
+    unit, a unit above it (a city VPN used by the city's staff) or below it (a city VPN used by
+    a district's staff) count, and only a unique match is taken: one district's roster never
+    names the owner of another district's account. An owner set by hand
+    (``owner_match == 'manual'``) is kept. Returns how many accounts changed."""
     parents: dict[int, int | None] = {}
     for uid, pid in session.execute(select(Unit.id, Unit.parent_id)):
         parents[uid] = pid
@@ -252,15 +302,12 @@ def match_owners(
 
 
 def _pick(people: list[StaffMember], parents: Mapping[int, int | None], unit_id: int) -> StaffMember | None:
+    """The one person of ``people`` in the unit's line (itself and above) or below it."""
     if not people:
         return None
     line = set(path_to_root(parents, unit_id))
-    near = [p for p in people if p.unit_id in line or parents.get(p.unit_id) == unit_id]
-    if len(near) == 1:
-        return near[0]
-    if not near and len(people) == 1:
-        return people[0]
-    return None
+    near = [p for p in people if p.unit_id in line or unit_id in path_to_root(parents, p.unit_id)]
+    return near[0] if len(near) == 1 else None
 
 
 # -- zombies ---------------------------------------------------------------------------------------
@@ -298,17 +345,24 @@ def zombie_reasons(
     return reasons
 
 
-def zombie_days(session: Session, unit_id: int) -> int:
-    """The unit's zombie threshold: the ``vpn`` pack's ``inactive_days`` as the unit sees it."""
+def _policies(session: Session) -> Any:
+    """The effective-policy helper of the active catalogue, kept for the session's life (one
+    load of units and overrides per request, not one per unit or host)."""
     from collector.services.compliance import _Policies, active_catalog
 
-    cache: dict[int, int] = session.info.setdefault("vpn_zombie_days", {})
-    if unit_id not in cache:
-        catalog = active_catalog(session)
-        _enabled, params = _Policies(session, catalog).for_unit(unit_id)
-        value = params.get("vpn", {}).get("inactive_days", DEFAULT_INACTIVE_DAYS)
-        cache[unit_id] = int(value) if isinstance(value, int) else DEFAULT_INACTIVE_DAYS
-    return cache[unit_id]
+    catalog = active_catalog(session)
+    cached = session.info.get("vpn_policies")
+    if cached is None or cached.catalog is not catalog:
+        cached = _Policies(session, catalog)
+        session.info["vpn_policies"] = cached
+    return cached
+
+
+def zombie_days(session: Session, unit_id: int) -> int:
+    """The unit's zombie threshold: the ``vpn`` pack's ``inactive_days`` as the unit sees it."""
+    _enabled, params = _policies(session).for_unit(unit_id)
+    value = params.get("vpn", {}).get("inactive_days", DEFAULT_INACTIVE_DAYS)
+    return int(value) if isinstance(value, int) else DEFAULT_INACTIVE_DAYS
 
 
 def servers_with_logins(session: Session, host_ids: Iterable[int]) -> set[tuple[int, str]]:
@@ -415,5 +469,10 @@ def reevaluate(session: Session, host_ids: Iterable[int], now: datetime | None =
     if not catalog.by_section.get("vpn_register"):
         return
     session.flush()
-    for host in session.scalars(select(Host).where(Host.id.in_(ids), Host.status == "active")):
-        compliance.evaluate_host(session, host, sections=["vpn_register"], now=now, catalog=catalog)
+    policies = compliance._Policies(session, catalog)
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        for host in session.scalars(select(Host).where(Host.id.in_(batch), Host.status == "active")):
+            compliance.evaluate_host(
+                session, host, sections=["vpn_register"], now=now, catalog=catalog, policies=policies
+            )

@@ -291,3 +291,82 @@ def test_every_zombie_reason_is_reachable(reason: str) -> None:
     )
     person = StaffMember(name="x", status="left" if reason == "owner_left" else "active")
     assert vpn_register.zombie_reasons(row, person, _NOW, 90) == [reason]
+
+
+# -- review findings: scope follows the host, owners stay in their line, clocks, duplicates ----------
+def test_a_moved_host_takes_its_vpn_accounts_into_the_new_scope(collector: CollectorUnderTest) -> None:
+    host_id, agent_id, key = _host(collector, "341022")
+    _send(collector, agent_id, key, SECTION)
+    answer = collector.client.post(
+        f"/api/v1/hosts/{host_id}/move", json={"unit": "341021"}, headers=collector.admin_headers()
+    )
+    assert answer.status_code == 200, answer.text
+    with collector.sessions() as session:
+        units = set(session.scalars(select(VpnAccount.unit_id).where(VpnAccount.host_id == host_id)))
+        target = session.scalar(select(Unit.id).where(Unit.code == "341021"))
+    assert units == {target}
+
+
+def test_another_districts_roster_never_names_an_owner(collector: CollectorUnderTest) -> None:
+    host_id, agent_id, key = _host(collector, "341021")
+    _send(collector, agent_id, key, SECTION)
+    with collector.sessions() as session:
+        codes = {u.code: u.id for u in session.scalars(select(Unit))}
+        # a person of the other district who left, whose entry names the same account name
+        session.add(StaffMember(unit_id=codes["341022"], name="张伟", accounts=["zhangwei"], status="left"))
+        # the city's own staff may own accounts of a district's server, and the other way round
+        session.add(StaffMember(unit_id=codes["341000"], name="李强", accounts=["liqiang"], status="active"))
+        session.flush()
+        vpn_register.match_owners(session)
+        session.commit()
+        owners = {
+            r.account: r.owner_id
+            for r in session.scalars(select(VpnAccount).where(VpnAccount.host_id == host_id))
+        }
+    assert owners["zhangwei"] is None
+    assert owners["liqiang"] is not None
+
+
+def test_a_login_time_far_in_the_future_is_not_kept(collector: CollectorUnderTest) -> None:
+    host_id, agent_id, key = _host(collector)
+    data = copy.deepcopy(SECTION)
+    for a in data["accounts"]:
+        a["last_login"] = "2062-01-01T00:00:00+00:00" if a["account"] == "alice" else None
+    _send(collector, agent_id, key, data)
+    with collector.sessions() as session:
+        logins = {
+            r.last_login for r in session.scalars(select(VpnAccount).where(VpnAccount.host_id == host_id))
+        }
+        host = session.get_one(Host, host_id)
+        assert (
+            vpn_register.note_login(
+                session, host, server="ocserv", account="alice", ts=datetime(2062, 1, 1, tzinfo=UTC)
+            )
+            is None
+        )
+    assert logins == {None}
+
+
+def test_an_account_in_two_stores_of_a_server_is_merged(collector: CollectorUnderTest) -> None:
+    """pppd reads chap-secrets and pap-secrets: one user may be in both, weak in one."""
+    host_id, agent_id, key = _host(collector)
+    data = copy.deepcopy(SECTION)
+    base = next(a for a in SECTION["accounts"] if a["server"] == "pptpd" and a["account"] == "frank")
+    recent = (utcnow() - timedelta(days=1)).isoformat()
+    old = (utcnow() - timedelta(days=200)).isoformat()
+    data["accounts"] = [
+        {**base, "store": "/etc/ppp/chap-secrets", "weak": False, "reasons": [], "last_login": old},
+        {
+            **base,
+            "store": "/etc/ppp/pap-secrets",
+            "weak": True,
+            "reasons": ["common_list"],
+            "last_login": recent,
+        },
+    ]
+    _send(collector, agent_id, key, data)
+    with collector.sessions() as session:
+        [row] = session.scalars(select(VpnAccount).where(VpnAccount.host_id == host_id))
+    assert row.weak is True and row.reasons == ["common_list"]
+    assert row.last_login is not None and (utcnow() - row.last_login) < timedelta(days=2)
+    assert row.store == "/etc/ppp/chap-secrets, /etc/ppp/pap-secrets"
