@@ -81,7 +81,8 @@ class VpnAccount(Base):
 
 
 class VpnLogin(Base):
-    """A login, failure or logout an appliance reported by syslog, stored once (``fingerprint``)."""
+    """A login, failure or logout an appliance reported by syslog: every line received is stored
+    (syslog has no resends; ``fingerprint`` is unique per reception, never the message text)."""
 
     __tablename__ = "vpn_logins"
     __table_args__ = (Index("ix_vpn_logins_host_ts", "host_id", "ts"),)

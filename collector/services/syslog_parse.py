@@ -52,6 +52,20 @@ _ISO_STAMP = re.compile(
 )
 _TAG = re.compile(r"(?P<tag>[^\s:\[\]]{1,64})(?:\[(?P<pid>[^\]\s]{0,32})\])?:(?:\s|$)")
 _KEY = re.compile(r"(?<![A-Za-z0-9_])(password|passwd|pass|pwd|secret|psk|otp|token)=", re.IGNORECASE)
+# 密码 / 口令 / password / pwd followed by ":", "：", "=" or blanks (issue 6 review S5)
+_LOOSE = re.compile(r"(?:(?<![A-Za-z0-9_])(?:password|pwd)|密码|口令)(?:\s*[:：=]\s*|\s+)", re.IGNORECASE)
+_LOOSE_END = " \t\r\n,;，；"
+# words that follow "password" in messages about passwords, not a password
+# fmt: off
+_NOT_VALUES = frozenset((
+    "for", "of", "is", "was", "has", "had", "must", "not", "and", "or", "to", "too", "from", "by",
+    "in", "on", "at", "with", "cannot", "can't", "does", "did", "will", "incorrect", "invalid",
+    "wrong", "bad", "error", "failed", "failure", "fail", "mismatch", "expired", "expires", "change",
+    "changed", "reset", "check", "authentication", "auth", "login", "policy", "required", "accepted",
+    "rejected", "denied", "ok", "错误", "不正确", "无效", "过期", "已过期", "验证失败", "失败", "不匹配", "错", "修改", "重置",
+    "正确", "已修改", "为空",
+))
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,45 @@ def decode(data: bytes) -> str:
 def redact(line: str) -> str:
     """``line`` with every ``password=``-style value replaced by ``<redacted>`` (a quoted value
     up to the last same quote of the line, a bare one up to the next blank, comma or semicolon;
-    pppd's ``password=<hidden>`` stays) - the agent's rules (agent/vpn/redact.py)."""
+    pppd's ``password=<hidden>`` stays) - the agent's rules (agent/vpn/redact.py) - and then
+    every value after ``密码``, ``口令``, ``password`` or ``pwd`` followed by ``:``, ``：``, ``=``
+    or blanks (a quoted value up to the same quote, a bare one up to the next blank, comma or
+    semicolon, also full-width ``，；``), except a word that describes the password
+    (``password incorrect``, ``密码 错误``), a ``key=`` that follows (``password: user=bob``) and
+    what is already redacted."""
+    return _redact_loose(_redact_keys(line))
+
+
+def _redact_loose(line: str) -> str:
+    out: list[str] = []
+    position = 0
+    for found in _LOOSE.finditer(line):
+        start = found.end()
+        if start < position or start >= len(line):
+            continue
+        if line[start] in "\"'“‘":
+            close = {"“": "”", "‘": "’"}.get(line[start], line[start])
+            last = line.find(close, start + 1)
+            end = last + 1 if last > start else len(line)
+            value = line[start + 1 : end - 1]
+            replacement = f"{line[start]}{REDACTED}{close}"
+        else:
+            end = start
+            while end < len(line) and line[end] not in _LOOSE_END:
+                end += 1
+            value = line[start:end]
+            replacement = REDACTED
+        bare = value.strip().rstrip(".!。").lower()
+        if not bare or "=" in value or value.startswith(("<redacted>", "<hidden>")) or bare in _NOT_VALUES:
+            continue
+        out.append(line[position:start])
+        out.append(replacement)
+        position = end
+    out.append(line[position:])
+    return "".join(out)
+
+
+def _redact_keys(line: str) -> str:
     out: list[str] = []
     position = 0
     while True:

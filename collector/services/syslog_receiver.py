@@ -11,7 +11,9 @@ An asyncio server on UDP and TCP (``watchpost-collector syslog``):
 
 Messages are queued (bounded; when full, new ones are dropped and counted) and handed in
 batches (every ``batch_seconds`` or ``batch_lines`` messages) to a single worker thread that
-calls :func:`collector.services.vpn_logins.ingest_lines` per sender. ``stop()`` closes the
+calls :func:`collector.services.vpn_logins.ingest_lines` per sender; a sender's batch that
+fails is rolled back and tried once more, then one message at a time, and only the messages
+that still fail are counted as ``errors``. ``stop()`` closes the
 listeners and connections, then ingests what is queued. The counters (``stats``) are written
 as JSON to ``stats_file`` (when given) every few seconds, for the page ``/vpn/syslog``; no
 message text is ever logged.
@@ -275,14 +277,43 @@ class SyslogReceiver:
             by_sender[sender].append(data)
         now = self.clock()
         for sender, messages in by_sender.items():
-            try:
-                with self.sessions() as session:
+            self._ingest_sender(sender, messages, now)
+
+    def _store(self, sender: str, messages: list[bytes], now: datetime) -> bool:
+        """One try to store messages of a sender; False (rolled back) when it raised."""
+        try:
+            with self.sessions() as session:
+                try:
                     ingest_lines(
                         session, sender, messages, now, tz=self.tz, stats=self.stats, config=self.config
                     )
-            except Exception:  # a bad batch must not stop the receiver
-                log.exception("syslog: %d message(s) from %s could not be stored", len(messages), sender)
-                self.stats.add(errors=len(messages), processed=len(messages))
+                except Exception:
+                    session.rollback()
+                    raise
+        except Exception as exc:  # noqa: BLE001 - a bad batch must not stop the receiver
+            log.warning(
+                "syslog: %d message(s) from %s could not be stored: %s",
+                len(messages),
+                sender,
+                type(exc).__name__,
+            )
+            return False
+        return True
+
+    def _ingest_sender(self, sender: str, messages: list[bytes], now: datetime) -> None:
+        """Store a sender's messages: the batch, once more (e.g. a unique account another
+        writer inserted meanwhile), then one message at a time; what still fails is counted
+        as ``errors`` (issue 6 review C4)."""
+        if self._store(sender, messages, now) or self._store(sender, messages, now):
+            return
+        dropped = (
+            len(messages)
+            if len(messages) == 1
+            else sum(0 if self._store(sender, [data], now) else 1 for data in messages)
+        )
+        if dropped:
+            log.error("syslog: %d message(s) from %s dropped after retries", dropped, sender)
+            self.stats.add(errors=dropped, processed=dropped)
 
     def _write_stats(self) -> None:
         if self.stats_file is None:

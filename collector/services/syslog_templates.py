@@ -3,12 +3,22 @@
 No syslog line format of Sangfor, Topsec or Qi-AnXin SSL VPNs could be verified (see
 ../shared/design/vpn-notes.md section 6), so an admin pastes a real line and marks its fields:
 
-    User {user} logged in from {src_ip}:{src_port} at {time}{*}
+    User {user} logged in from {src_ip}:{src_port} at {time} {*}
 
 Markers: ``{user}`` (a non-space run, or anything between the quotes when the sample quotes it:
 ``user="{user}"``), ``{src_ip}`` (IPv4 or IPv6), ``{src_port}``, ``{time}`` (a stamp inside the
 message, used as the login time), ``{*}`` (anything). Every other character is literal; runs of
 whitespace match any whitespace. The template matches from a word start to the end of the message.
+
+Matching is bounded (a crafted 8 KiB line must not stall the receiver's single worker, issue 6
+review S1): runs of blanks in the message are collapsed to one blank and only the first
+:data:`MAX_MATCH` characters of the result are matched (a template that must reach the end of
+the message never matches a longer one); a leading ``{*}`` is dropped (the search floats
+anyway) and a trailing one just lifts the anchoring at the end; an inner ``{*}`` matches
+anything **up to the first place where the text after it matches** (the next literal, with the
+fields and blanks before it when the literal is only blanks) and never gives that back
+(a tempered, possessive group); ``{user}`` and ``{src_port}`` are possessive too. So each start
+position costs at most one pass over the text, and a match at most ``MAX_MATCH``² steps.
 
 A template is saved only when it matches its own sample and has ``{user}`` (and ``{src_ip}`` for
 successes and failures); otherwise :class:`Invalid` says which part did not match. Writes are
@@ -39,6 +49,7 @@ from collector.services.syslog_parse import SHANGHAI, parse_stamp, parse_syslog,
 __all__ = [
     "APPLIANCE",
     "FIELDS",
+    "MAX_MATCH",
     "RESULTS",
     "Compiled",
     "TemplateIn",
@@ -50,6 +61,7 @@ __all__ = [
     "list_templates",
     "match",
     "message_text",
+    "normal_text",
     "redact_template",
     "suggest",
     "try_template",
@@ -61,6 +73,9 @@ RESULTS = ("success", "failure", "logout")
 FIELDS = ("user", "src_ip", "src_port", "time")
 MAX_TEXT = 2000
 MAX_ANY = 3
+MAX_MATCH = 2048  # characters of a message a template is matched against
+_BLANKS = re.compile(r"\s+")
+_NAMED = re.compile(r"\(\?P<\w+>")
 _MARKER = re.compile(r"\{(user|src_ip|src_port|time|\*)\}")
 _IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}"
 _IPV6 = r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.]+)?(?:(?<=:)" + _IPV4 + r")?"
@@ -72,7 +87,6 @@ _FIELD_RE = {
     "src_ip": rf"(?P<src_ip>{_IPV4}|{_IPV6})",
     "src_port": r"(?P<src_port>\d{1,5})",
     "time": rf"(?P<time>{_TIME})",
-    "*": r".*?",
 }
 _FOUND_IP = re.compile(
     rf"(?<![\w.]){_IPV4}(?!\w|\.\d)(?P<port>:\d{{1,5}}(?!\d))?|(?<![\w.:])[0-9A-Fa-f]{{0,4}}(?::[0-9A-Fa-f]{{0,4}}){{2,7}}(?![\w.:])"
@@ -88,23 +102,47 @@ class Compiled:
     regex: re.Pattern[str]
     fields: tuple[str, ...]
     parts: tuple[tuple[str, str], ...]  # (shown text, regex) per part
+    start: str = ""  # where a match may begin (a look-behind, or "")
+    anchored: bool = True  # the match must reach the end of the message
 
 
 def _literal(text: str) -> str:
-    return r"\s+".join(re.escape(chunk) for chunk in re.split(r"\s+", text)) if text.strip() else r"\s+"
+    """Literal text; a run of blanks is one blank, as blanks of a message are collapsed."""
+    return r"\s".join(re.escape(chunk) for chunk in re.split(r"\s+", text)) if text.strip() else r"\s"
 
 
 def _user(before: str, after: str) -> str:
+    """``{user}``: possessive, as the character after it can never be part of it."""
     quote = before[-1:] if before[-1:] in ("'", '"') else ""
     if quote and after.startswith(quote):
-        return rf"(?P<user>[^{quote}\r\n]{{1,128}})"
+        return rf"(?P<user>[^{quote}\r\n]{{1,128}}+)"
     stop = after[:1] if after[:1] and not after[:1].isspace() else ""
-    return rf"(?P<user>[^\s{re.escape(stop)}]{{1,128}})" if stop else r"(?P<user>\S{1,128})"
+    return rf"(?P<user>[^\s{re.escape(stop)}]{{1,128}}+)" if stop else r"(?P<user>\S{1,128}+)"
+
+
+def _port(after: str) -> str:
+    possessive = "+" if not after[:1].isdigit() else ""
+    return rf"(?P<src_port>\d{{1,5}}{possessive})"
 
 
 def _split(template: str) -> list[str]:
     """Literal text and markers, in order (literal pieces may be empty)."""
     return _MARKER.split(template)  # [literal, name, literal, name, ..., literal]
+
+
+def _stop(parts: list[tuple[str, str]], index: int, end: str) -> str:
+    """What ends an inner ``{*}`` at ``parts[index]``: the parts after it up to the first literal
+    with more than blanks in it (or up to the next ``{*}``, or the end)."""
+    following = ""
+    for shown, regex in parts[index + 1 :]:
+        if shown == "{*}":
+            break
+        following += _NAMED.sub("(?:", regex)  # a look-ahead cannot name the groups again
+        if not shown.startswith("{") and shown.strip():
+            break
+    else:
+        following += end
+    return following
 
 
 @lru_cache(maxsize=512)
@@ -136,13 +174,30 @@ def compile_template(template: str) -> Compiled:
             if text:
                 parts.append((text, _literal(text)))
             elif piece and 0 < index < len(pieces) - 1:
-                parts.append((piece, r"\s+"))
+                parts.append((piece, r"\s"))
         elif piece == "user":
             parts.append(("{user}", _user(pieces[index - 1], pieces[index + 1])))
+        elif piece == "src_port":
+            parts.append(("{src_port}", _port(pieces[index + 1])))
         else:
-            parts.append((f"{{{piece}}}", _FIELD_RE[piece]))
-    pattern = _start(parts[0][0]) + "".join(regex for _shown, regex in parts) + r"\s*\Z"
-    return Compiled(pattern, re.compile(pattern, re.DOTALL), fields, tuple(parts))
+            parts.append((f"{{{piece}}}", _FIELD_RE.get(piece, "")))
+    # {*}: dropped at the start (the search floats) and at the end (no anchoring there); inside,
+    # anything up to where the rest first matches, never given back.
+    leading = parts[0][0] == "{*}"
+    trailing = len(parts) > 1 and parts[-1][0] == "{*}"
+    end = "" if trailing else r"\s?\Z"
+    for index, (shown, _regex) in enumerate(parts):
+        if shown == "{*}":
+            inner = not (index == 0 or index == len(parts) - 1)
+            parts[index] = (shown, rf"(?:(?!{_stop(parts, index, end)}).)*+" if inner else "")
+    start = "" if leading else _start(parts[0][0])
+    pattern = start + "".join(regex for _shown, regex in parts) + end
+    return Compiled(pattern, re.compile(pattern, re.DOTALL), fields, tuple(parts), start, not trailing)
+
+
+def normal_text(text: str) -> str:
+    """What a template is matched against: blanks collapsed to one, at most MAX_MATCH characters."""
+    return _BLANKS.sub(" ", text).strip()[:MAX_MATCH]
 
 
 def _start(first: str) -> str:
@@ -171,7 +226,7 @@ def redact_template(template: str) -> str:
 
 def _explain(compiled: Compiled, sample: str) -> str:
     """Which part of the template the sample first fails on."""
-    prefix = _start(compiled.parts[0][0])
+    prefix, sample = compiled.start, normal_text(sample)
     for number, (shown, regex) in enumerate(compiled.parts, 1):
         prefix += regex
         if re.search(prefix, sample, re.DOTALL) is None:
@@ -181,7 +236,15 @@ def _explain(compiled: Compiled, sample: str) -> str:
 
 
 def match(compiled: Compiled, text: str) -> dict[str, str] | None:
-    """The fields of ``text`` when the template matches (IP addresses checked), else None."""
+    """The fields of ``text`` when the template matches (IP addresses checked), else None.
+
+    Only the first :data:`MAX_MATCH` characters are looked at: a template that must reach the
+    end of the message does not match a longer one."""
+    text = _BLANKS.sub(" ", text).strip()
+    if len(text) > MAX_MATCH:
+        if compiled.anchored:
+            return None
+        text = text[:MAX_MATCH]
     found = compiled.regex.search(text)
     if found is None:
         return None

@@ -6,19 +6,23 @@ batches them) and:
 
 1. finds the appliance: an active Host with device type ``vpn appliance`` whose primary IP or
    one of whose HostAddress rows is the sender's address; messages of unknown senders are only
-   counted;
+   counted, and so are those of an address that more than one active appliance has
+   ("ambiguous": no guessing which one sent them);
 2. redacts ``password=``-style values (before anything else looks at the text), parses the
    message (RFC 5424 / 3164) and applies the appliance's enabled templates, its own first,
    then those of its vendor (``Host.vendor``); lines no template matches are counted;
-3. stores each login, failure or logout once in ``vpn_logins`` (fingerprint: SHA-256 of host
-   id, redacted message and time; a line repeated within one batch counts each time, a batch
-   sent again is stored once), raises the register's last login for successes
+3. stores **every** login, failure or logout line in ``vpn_logins`` (syslog has no resends:
+   two identical lines are two logins; the unique ``fingerprint`` is a SHA-256 of the host,
+   the sender, the receive time, a random id of this reception and the line's position, so
+   distinct receptions never collide), raises the register's last login for successes
    (``vpn_register.note_login``) and the templates' matched counts;
-4. looks at the appliance's recent logins: ``vpn.bruteforce`` when at least ``failures``
-   failures fall within ``minutes`` (per account and per source address; defaults 10 in 10),
-   ``vpn.success_after_failures`` when a login follows that many failures of its account or
-   address within ``success_after_minutes``. A burst is one HostEvent (its id is a uuid5 of the
-   burst's first failure; a burst that goes on updates its event), source ``syslog:<appliance>``;
+4. looks at the appliance's recent logins of the accounts and source addresses of the batch,
+   ``max(minutes, success_after_minutes)`` back from the batch's oldest login:
+   ``vpn.bruteforce`` when at least ``failures`` failures fall within ``minutes`` (per account
+   and per source address; defaults 10 in 10), ``vpn.success_after_failures`` when a login
+   follows that many failures of its account or address within ``success_after_minutes``. A
+   burst is one HostEvent (its id is a uuid5 of the burst's first failure; a burst that goes on
+   updates its event, adding the failures it had not counted), source ``syslog:<appliance>``;
 5. re-evaluates the register's checks of the appliance (``vpn_register.reevaluate``) and commits.
 
 Never logs a message's text (messages may hold passwords): counters and addresses only.
@@ -26,6 +30,7 @@ Never logs a message's text (messages may hold passwords): counters and addresse
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import ipaddress
 import logging
@@ -52,7 +57,7 @@ from collector.services.syslog_templates import (
     match,
 )
 
-__all__ = ["AnalysisConfig", "IngestResult", "SyslogStats", "find_appliance", "ingest_lines"]
+__all__ = ["AnalysisConfig", "IngestResult", "SyslogStats", "appliances_at", "find_appliance", "ingest_lines"]
 
 log = logging.getLogger(__name__)
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "watchpost:collector:vpn-syslog")
@@ -64,7 +69,6 @@ class AnalysisConfig:
     failures: int = 10
     minutes: int = 10
     success_after_minutes: int = 30
-    lookback_hours: int = 24
 
 
 @dataclass
@@ -72,7 +76,7 @@ class IngestResult:
     host_id: int | None = None
     received: int = 0
     stored: int = 0
-    duplicates: int = 0
+    ambiguous: int = 0
     unmatched: int = 0
     garbage: int = 0
     events: int = 0
@@ -86,7 +90,7 @@ class SyslogStats:
     received: int = 0
     processed: int = 0
     stored: int = 0
-    duplicates: int = 0
+    ambiguous: int = 0
     unmatched: int = 0
     garbage: int = 0
     oversize: int = 0
@@ -94,6 +98,7 @@ class SyslogStats:
     errors: int = 0
     events: int = 0
     unknown_senders: dict[str, int] = field(default_factory=dict)
+    ambiguous_senders: dict[str, int] = field(default_factory=dict)
     last_received_at: datetime | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -107,13 +112,19 @@ class SyslogStats:
             if sender in self.unknown_senders or len(self.unknown_senders) < 100:
                 self.unknown_senders[sender] = self.unknown_senders.get(sender, 0) + count
 
+    def ambiguous_sender(self, sender: str, count: int) -> None:
+        with self._lock:
+            self.ambiguous += count
+            if sender in self.ambiguous_senders or len(self.ambiguous_senders) < 100:
+                self.ambiguous_senders[sender] = self.ambiguous_senders.get(sender, 0) + count
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             names = (
                 "received",
                 "processed",
                 "stored",
-                "duplicates",
+                "ambiguous",
                 "unmatched",
                 "garbage",
                 "oversize",
@@ -123,6 +134,9 @@ class SyslogStats:
             )
             out: dict[str, Any] = {n: getattr(self, n) for n in names}
             out["unknown_senders"] = dict(sorted(self.unknown_senders.items(), key=lambda kv: -kv[1])[:20])
+            out["ambiguous_senders"] = dict(
+                sorted(self.ambiguous_senders.items(), key=lambda kv: -kv[1])[:20]
+            )
             out["started_at"] = self.started_at.isoformat()
             out["last_received_at"] = self.last_received_at.isoformat() if self.last_received_at else None
             return out
@@ -152,18 +166,24 @@ def _address(text: str) -> str:
     return str(addr)
 
 
-def find_appliance(session: Session, sender_ip: str) -> Host | None:
-    """The active VPN appliance that has this address (primary IP or an address row)."""
+def appliances_at(session: Session, sender_ip: str, limit: int = 2) -> list[Host]:
+    """The active VPN appliances that have this address (primary IP or an address row)."""
     address = _address(sender_ip)
     if not address:
-        return None
+        return []
     listed = select(HostAddress.host_id).where(HostAddress.address == address)
     query = select(Host).where(
         Host.device_type == APPLIANCE,
         Host.status == "active",
         or_(Host.primary_ip == address, Host.id.in_(listed)),
     )
-    return session.scalars(query.order_by(Host.id).limit(1)).first()
+    return list(session.scalars(query.order_by(Host.id).limit(limit)))
+
+
+def find_appliance(session: Session, sender_ip: str) -> Host | None:
+    """The one active VPN appliance that has this address; None when none or several have it."""
+    found = appliances_at(session, sender_ip)
+    return found[0] if len(found) == 1 else None
 
 
 def _templates(session: Session, host: Host) -> list[tuple[SyslogTemplate, Compiled]]:
@@ -177,38 +197,32 @@ def _templates(session: Session, host: Host) -> list[tuple[SyslogTemplate, Compi
 
 
 def _login(
-    host: Host,
     data: bytes | str,
     templates: Sequence[tuple[SyslogTemplate, Compiled]],
     now: datetime,
     tz: tzinfo,
-    seen: dict[str, int],
+    fingerprint: str,
 ) -> _Login | None:
     """The login a message reports, or None (no template matched). ValueError: not syslog."""
     parsed = parse_syslog(data, now, tz)
     msg, content = redact(parsed.msg), redact(parsed.content)
     for row, compiled in templates:
-        fields = next((f for f in (match(compiled, msg), match(compiled, content)) if f is not None), None)
+        fields = match(compiled, msg)
+        if fields is None and content != msg:
+            fields = match(compiled, content)
         if fields is None:
             continue
         stamp = parse_stamp(fields["time"], now, tz) if "time" in fields else None
         ts = stamp[0] if stamp else (parsed.ts or now)
-        key = f"{host.id}\n{content}\n{ts.isoformat()}"
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:
-            key += f"\n#{seen[key]}"
-        fingerprint = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
         account = fields.get("user", "")[:128]
         return _Login(fingerprint, account, row.result, ts, _address(fields.get("src_ip", "")), row.id)
     return None
 
 
-def _existing(session: Session, fingerprints: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(fingerprints), _CHUNK):
-        chunk = fingerprints[start : start + _CHUNK]
-        found.update(session.scalars(select(VpnLogin.fingerprint).where(VpnLogin.fingerprint.in_(chunk))))
-    return found
+def _fingerprint(host: Host, sender: str, now: datetime, reception: str, position: int) -> str:
+    """Unique per received line: syslog has no resends, so identical lines are distinct logins."""
+    key = f"{host.id}\n{sender}\n{now.isoformat(timespec='microseconds')}\n{reception}\n{position}"
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 def ingest_lines(
@@ -225,31 +239,40 @@ def ingest_lines(
     stats = stats or SyslogStats()
     config = config or AnalysisConfig()
     result = IngestResult(received=len(messages))
-    host = find_appliance(session, sender_ip)
-    if host is None:
+    found_hosts = appliances_at(session, sender_ip)
+    if len(found_hosts) > 1:
+        address = _address(sender_ip) or sender_ip[:64]
+        result.ambiguous = len(messages)
+        stats.ambiguous_sender(address, len(messages))
+        stats.add(processed=len(messages))
+        log.warning(
+            "syslog: %d message(s) from %s, which more than one active VPN appliance has; not stored",
+            len(messages),
+            address,
+        )
+        return result
+    if not found_hosts:
         stats.unknown(_address(sender_ip) or sender_ip[:64], len(messages))
         stats.add(processed=len(messages))
         log.info("syslog: %d message(s) from %s, which is no active VPN appliance", len(messages), sender_ip)
         return result
+    host = found_hosts[0]
     result.host_id = host.id
     templates = _templates(session, host)
-    logins: dict[str, _Login] = {}
-    seen: dict[str, int] = {}
-    for data in messages:
+    reception = uuid.uuid4().hex
+    new: list[_Login] = []
+    for position, data in enumerate(messages):
         try:
-            found = _login(host, data, templates, now, tz, seen)
+            found = _login(data, templates, now, tz, _fingerprint(host, sender_ip, now, reception, position))
         except ValueError:
             result.garbage += 1
             continue
         if found is None:
             result.unmatched += 1
         else:
-            logins.setdefault(found.fingerprint, found)
-    known = _existing(session, list(logins))
-    new = [item for fp, item in logins.items() if fp not in known]
-    result.duplicates = len(logins) - len(new)
+            new.append(found)
     matched: dict[int, int] = defaultdict(int)
-    for item in logins.values():
+    for item in new:
         matched[item.template_id] += 1
     for row, _compiled in templates:
         if matched.get(row.id):
@@ -289,18 +312,16 @@ def ingest_lines(
     stats.add(
         processed=len(messages),
         stored=result.stored,
-        duplicates=result.duplicates,
         unmatched=result.unmatched,
         garbage=result.garbage,
         events=result.events,
     )
     log.info(
-        "syslog: %s (%s): %d message(s), %d stored, %d already known, %d unmatched, %d not syslog, %d event(s)",
+        "syslog: %s (%s): %d message(s), %d stored, %d unmatched, %d not syslog, %d event(s)",
         host.hostname,
         sender_ip,
         len(messages),
         result.stored,
-        result.duplicates,
         result.unmatched,
         result.garbage,
         result.events,
@@ -329,47 +350,151 @@ def _crossed(run: list[VpnLogin], n: int, window: timedelta) -> int | None:
     return None
 
 
-def _upsert(
-    session: Session,
-    host: Host,
-    kind: str,
-    severity: str,
-    key: str,
-    first: datetime,
-    summary: str,
-    data: dict[str, Any],
-) -> int:
-    """Create the event of a burst, or bring the existing one up to date; 1 when created."""
-    event_id = uuid.uuid5(_NAMESPACE, f"{kind}|{host.id}|{key}|{first.isoformat()}")
-    row = session.scalar(select(HostEvent).where(HostEvent.event_id == event_id))
-    if row is None and kind == "vpn.bruteforce":  # a burst that began before the lookback window
-        for earlier in session.scalars(
-            select(HostEvent).where(
-                HostEvent.host_id == host.id,
-                HostEvent.kind == kind,
-                HostEvent.occurred_at >= first - timedelta(days=7),
+def _list(values: Iterable[str], limit: int = 20) -> list[str]:
+    return sorted({v for v in values if v})[:limit]
+
+
+Key = tuple[str, str]  # ("account", name) or ("src_ip", address)
+
+
+def _keys(item: _Login | VpnLogin) -> list[Key]:
+    return [k for k in (("account", item.account), ("src_ip", item.src_ip)) if k[1]]
+
+
+def _failures(session: Session, host: Host, keys: set[Key], start: datetime, end: datetime) -> list[VpnLogin]:
+    """The appliance's failures in [start, end] of these accounts and addresses, in time order."""
+    found: dict[int, VpnLogin] = {}
+    for dimension, column in (("account", VpnLogin.account), ("src_ip", VpnLogin.src_ip)):
+        values = sorted(v for d, v in keys if d == dimension)
+        for first in range(0, len(values), _CHUNK):
+            query = select(VpnLogin).where(
+                VpnLogin.host_id == host.id,
+                VpnLogin.result == "failure",
+                VpnLogin.ts >= start,
+                VpnLogin.ts <= end,
+                column.in_(values[first : first + _CHUNK]),
             )
-        ):
-            old = earlier.data or {}
-            if (
-                old.get("key") == key
-                and str(old.get("last_at", ""))
-                >= (first - timedelta(minutes=int(data["window_minutes"]))).isoformat()
+            found.update((row.id, row) for row in session.scalars(query))
+    return sorted(found.values(), key=lambda r: (_aware(r.ts), r.id))
+
+
+class _Bursts:
+    """Brute-force events of one appliance: created, or brought up to date as a burst goes on."""
+
+    def __init__(self, session: Session, host: Host, config: AnalysisConfig, since: datetime) -> None:
+        self.session, self.host, self.config, self.since = session, host, config, since
+        self.window = timedelta(minutes=config.minutes)
+        self._earlier: dict[str, list[HostEvent]] | None = None
+
+    def earlier(self, key: str, first: datetime) -> HostEvent | None:
+        """An event of a burst of ``key`` that began before the loaded failures and reached
+        within ``minutes`` of ``first`` (bursts are looked up at most 7 days back)."""
+        if self._earlier is None:
+            self._earlier = defaultdict(list)
+            for row in self.session.scalars(
+                select(HostEvent).where(
+                    HostEvent.host_id == self.host.id,
+                    HostEvent.kind == "vpn.bruteforce",
+                    HostEvent.occurred_at >= self.since - timedelta(days=7),
+                )
             ):
-                row = earlier
-                data["first_at"] = old.get("first_at", data["first_at"])
-                data["failures"] = max(int(old.get("failures", 0)), int(data["failures"]))
-                break
-    source = f"syslog:{host.hostname}"[:255]
+                self._earlier[str((row.data or {}).get("key", ""))].append(row)
+        bound = (first - self.window).isoformat()
+        for row in self._earlier.get(key, []):
+            if str((row.data or {}).get("last_at", "")) >= bound:
+                return row
+        return None
+
+    def note(self, dimension: str, value: str, run: list[VpnLogin], *, create: bool) -> int:
+        """Record a run; 1 when an event was created."""
+        key = f"{dimension}:{value}"
+        first, last = _aware(run[0].ts), _aware(run[-1].ts)
+        event_id = uuid.uuid5(_NAMESPACE, f"vpn.bruteforce|{self.host.id}|{key}|{first.isoformat()}")
+        row = self.session.scalar(select(HostEvent).where(HostEvent.event_id == event_id))
+        if row is None and _aware(run[0].ts) - self.since <= self.window:
+            row = self.earlier(key, first)  # the burst may have begun before the loaded failures
+        if row is None and not create:
+            return 0
+        old = dict(row.data or {}) if row is not None else {}
+        counted = int(old.get("last_id", 0) or 0)
+        if not old:
+            failures = len(run)
+        elif counted:  # add the failures it has not counted yet
+            failures = int(old.get("failures", 0)) + sum(1 for r in run if r.id > counted)
+        else:
+            failures = max(int(old.get("failures", 0)), len(run))
+        first_at = min(str(old.get("first_at") or first.isoformat()), first.isoformat())
+        last_at = max(str(old.get("last_at") or last.isoformat()), last.isoformat())
+        server = self.host.hostname[:128]
+        target = f"from {value}" if dimension == "src_ip" else f"against account {value}"
+        data = {
+            "server": server,
+            dimension: value,
+            "key": key,
+            "failures": failures,
+            "window_minutes": self.config.minutes,
+            "first_at": first_at,
+            "last_at": last_at,
+            "accounts": _list([*old.get("accounts", []), *(r.account for r in run)]),
+            "sources": _list([*old.get("sources", []), *(r.src_ip for r in run)]),
+            "last_id": max(counted, *(r.id for r in run)),
+        }
+        summary = (
+            f"{server}: {failures} failed VPN logins {target} (at least {self.config.failures} within "
+            f"{self.config.minutes} min)"
+        )
+        if row is None:
+            self.session.add(
+                HostEvent(
+                    event_id=event_id,
+                    host_id=self.host.id,
+                    occurred_at=first,
+                    kind="vpn.bruteforce",
+                    severity="high",
+                    source=f"syslog:{self.host.hostname}"[:255],
+                    summary=summary[:1024],
+                    data=data,
+                )
+            )
+            return 1
+        if row.data != data:
+            row.data, row.summary = data, summary[:1024]
+        return 0
+
+
+def _success_event(
+    session: Session, host: Host, login: _Login, before: list[VpnLogin], config: AnalysisConfig
+) -> int:
+    """The event of a login after failures; 1 when created."""
+    ts = _aware(login.ts)
+    key = f"{login.account}|{login.src_ip}"
+    kind = "vpn.success_after_failures"
+    event_id = uuid.uuid5(_NAMESPACE, f"{kind}|{host.id}|{key}|{ts.isoformat()}")
+    server = host.hostname[:128]
+    summary = (
+        f"{server}: {login.account} logged in from {login.src_ip or 'an unknown address'} after "
+        f"{len(before)} failed logins in {config.success_after_minutes} min"
+    )
+    data = {
+        "server": server,
+        "account": login.account,
+        "src_ip": login.src_ip,
+        "failures": len(before),
+        "failed_accounts": _list(f.account for f in before),
+        "window_minutes": config.success_after_minutes,
+        "first_at": _aware(before[0].ts).isoformat(),
+        "last_at": ts.isoformat(),
+    }
+    row = session.scalar(select(HostEvent).where(HostEvent.event_id == event_id))
     if row is None:
         session.add(
             HostEvent(
                 event_id=event_id,
                 host_id=host.id,
-                occurred_at=first,
+                occurred_at=ts,
                 kind=kind,
-                severity=severity,
-                source=source,
+                severity="high",  # as the agent rates it: the password may have been guessed
+                source=f"syslog:{host.hostname}"[:255],
                 summary=summary[:1024],
                 data=data,
             )
@@ -380,98 +505,49 @@ def _upsert(
     return 0
 
 
-def _list(values: Iterable[str], limit: int = 20) -> list[str]:
-    return sorted({v for v in values if v})[:limit]
-
-
 def analyse(session: Session, host: Host, new: Sequence[_Login], config: AnalysisConfig) -> int:
-    """Brute-force bursts and logins after failures around the new logins; events created."""
+    """Brute-force bursts and logins after failures around the new logins; events created.
+
+    Only the failures of the batch's accounts and source addresses are read, from
+    ``max(minutes, success_after_minutes)`` before the batch's oldest login to as long after its
+    newest; a burst that began earlier is continued in its event (issue 6 review P1)."""
     window = timedelta(minutes=config.minutes)
-    start = min(_aware(i.ts) for i in new) - timedelta(hours=config.lookback_hours)
-    end = max(_aware(i.ts) for i in new) + timedelta(hours=1)
-    failures = list(
-        session.scalars(
-            select(VpnLogin)
-            .where(
-                VpnLogin.host_id == host.id,
-                VpnLogin.result == "failure",
-                VpnLogin.ts >= start,
-                VpnLogin.ts <= end,
-            )
-            .order_by(VpnLogin.ts, VpnLogin.id)
-        )
-    )
-    created = 0
-    server = host.hostname[:128]
-    groups: dict[tuple[str, str], list[VpnLogin]] = defaultdict(list)
-    for f in failures:
-        if f.account:
-            groups[("account", f.account)].append(f)
-        if f.src_ip:
-            groups[("src_ip", f.src_ip)].append(f)
-    covered: list[set[int]] = []  # one burst from one address against one account: one event
-    for (dimension, value), items in sorted(groups.items(), key=lambda kv: (kv[0][0] != "src_ip", kv[0][1])):
-        for run in _runs(items, window):
-            ids = {r.id for r in run}
-            if _crossed(run, config.failures, window) is None or any(ids <= done for done in covered):
-                continue
-            covered.append(ids)
-            first, last = _aware(run[0].ts), _aware(run[-1].ts)
-            target = f"from {value}" if dimension == "src_ip" else f"against account {value}"
-            created += _upsert(
-                session,
-                host,
-                "vpn.bruteforce",
-                "high",
-                f"{dimension}:{value}",
-                first,
-                f"{server}: {len(run)} failed VPN logins {target} (at least {config.failures} within "
-                f"{config.minutes} min)",
-                {
-                    "server": server,
-                    dimension: value,
-                    "key": f"{dimension}:{value}",
-                    "failures": len(run),
-                    "window_minutes": config.minutes,
-                    "first_at": first.isoformat(),
-                    "last_at": last.isoformat(),
-                    "accounts": _list(r.account for r in run),
-                    "sources": _list(r.src_ip for r in run),
-                },
-            )
     after = timedelta(minutes=config.success_after_minutes)
+    reach = max(window, after)
+    start = min(_aware(i.ts) for i in new) - reach
+    end = max(_aware(i.ts) for i in new) + reach
+    keys = {k for item in new for k in _keys(item)}
+    failures = _failures(session, host, keys, start, end)
+    groups: dict[Key, list[VpnLogin]] = defaultdict(list)
+    for f in failures:
+        for k in _keys(f):
+            if k in keys:
+                groups[k].append(f)
+    created = 0
+    bursts = _Bursts(session, host, config, start)
+    burst_keys = {k for item in new if item.result == "failure" for k in _keys(item)}
+    covered: list[set[int]] = []  # one burst from one address against one account: one event
+    for dimension, value in sorted(burst_keys, key=lambda k: (k[0] != "src_ip", k[1])):
+        for run in _runs(groups[(dimension, value)], window):
+            ids = {r.id for r in run}
+            if any(ids <= done for done in covered):
+                continue
+            crossed = _crossed(run, config.failures, window) is not None
+            if crossed:
+                covered.append(ids)
+            created += bursts.note(dimension, value, run, create=crossed)
+    stamps = {k: [_aware(f.ts) for f in items] for k, items in groups.items()}
     for login in new:
         if login.result != "success":
             continue
         ts = _aware(login.ts)
-        before = [
-            f
-            for f in failures
-            if ts - after <= _aware(f.ts) < ts
-            and (
-                (login.account and f.account == login.account) or (login.src_ip and f.src_ip == login.src_ip)
-            )
-        ]
-        if len(before) < config.failures:
+        found: dict[int, VpnLogin] = {}
+        for k in _keys(login):
+            items, times = groups.get(k, []), stamps.get(k, [])
+            for f in items[bisect.bisect_left(times, ts - after) : bisect.bisect_left(times, ts)]:
+                found[f.id] = f
+        if len(found) < config.failures:
             continue
-        created += _upsert(
-            session,
-            host,
-            "vpn.success_after_failures",
-            "high",  # as the agent rates it: the password may have been guessed
-            f"{login.account}|{login.src_ip}",
-            ts,
-            f"{server}: {login.account} logged in from {login.src_ip or 'an unknown address'} after "
-            f"{len(before)} failed logins in {config.success_after_minutes} min",
-            {
-                "server": server,
-                "account": login.account,
-                "src_ip": login.src_ip,
-                "failures": len(before),
-                "failed_accounts": _list(f.account for f in before),
-                "window_minutes": config.success_after_minutes,
-                "first_at": _aware(before[0].ts).isoformat(),
-                "last_at": ts.isoformat(),
-            },
-        )
+        before = sorted(found.values(), key=lambda r: (_aware(r.ts), r.id))
+        created += _success_event(session, host, login, before, config)
     return created

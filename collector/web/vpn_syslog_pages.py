@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from collector.api.vpn_syslog import test_out
 from collector.db.base import utcnow
-from collector.db.models import Host
+from collector.db.models import Host, HostAddress
 from collector.db.models_vpn import VpnLogin
 from collector.deps import SessionDep, client_ip
 from collector.services import syslog_templates as templates
@@ -76,12 +76,25 @@ def _appliances(session: SessionDep, principal: Principal) -> list[dict[str, Any
     ]  # fmt: skip
 
 
+def _addresses(session: SessionDep, host_ids: list[int]) -> set[str]:
+    """The addresses (primary IP and address rows) of these hosts."""
+    if not host_ids:
+        return set()
+    primary = session.scalars(select(Host.primary_ip).where(Host.id.in_(host_ids)))
+    listed = session.scalars(select(HostAddress.address).where(HostAddress.host_id.in_(host_ids)))
+    return {a for a in (*primary, *listed) if a}
+
+
 def _page(request: Request, session: SessionDep, principal: Principal, **extra: Any) -> Response:
     appliances = _appliances(session, principal)
     hosts = {a["host"].id: a["host"] for a in appliances}
     stats = read_stats(stats_path())
     if stats is not None and principal.visible_units is not None:
         stats.pop("unknown_senders", None)  # other units' addresses: for city-wide eyes only
+        ambiguous = stats.get("ambiguous_senders")
+        if isinstance(ambiguous, dict):  # only the addresses of the caller's own appliances
+            mine = _addresses(session, list(hosts))
+            stats["ambiguous_senders"] = {a: n for a, n in ambiguous.items() if a in mine}
     status = extra.pop("status", 200)
     form = {
         "sample": "",

@@ -220,3 +220,86 @@ def test_a_marked_user_name_is_found_again(name: str) -> None:
     template = suggest(line, name)
     if "{user}" in template:
         assert try_template(template, line)["user"] == name
+
+
+# -- issue 6 review: bounded matching (S1), redaction of 密码/口令/password: forms (S5) ----------------
+ADVERSARIAL = {
+    "{*}: login failed {*} user={user} {*} ip={src_ip}": ": login failed " * 550,  # 8 KiB, 158 s before
+    "{*} user {user} from {src_ip} {*} end {*}": " user a from 198.18.2.2 " * 350,
+    "{*}:{*}x {user} {*}": ":" * 8000,
+    "a {*} b {*} c {*} user {user} from {src_ip}": "a b c user x from " * 110,
+}
+
+
+def test_wildcards_compile_to_possessive_groups_bounded_by_what_follows() -> None:
+    for template in ADVERSARIAL:
+        pattern = compile_template(template).pattern
+        assert ".*?" not in pattern and ".*" not in pattern.replace(".)*+", ""), template
+        assert not pattern.startswith("(?:(?!"), template  # a leading {*} is dropped
+    compiled = compile_template("{*}: login failed {*} user={user} {*} ip={src_ip}")
+    assert compiled.pattern.startswith(r":\slogin\sfailed\s(?:(?!\suser=).)*+\suser=(?P<user>\S{1,128}+)")
+    assert compiled.anchored and not compile_template("User {user} from {src_ip} {*}").anchored
+
+
+def test_adversarial_lines_are_matched_in_bounded_time() -> None:
+    """The reviewer's 8 KiB lines, in a child process that is killed after a generous 10 s
+    (the unbounded patterns took 20-158 s); the fixed ones take milliseconds."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from collector.services.syslog_templates import compile_template, match\n"
+        "cases = json.loads(sys.stdin.read())\n"
+        "print(json.dumps([match(compile_template(t), line) for t, line in cases.items()]))\n"
+    )
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(ADVERSARIAL),
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    assert json.loads(done.stdout) == [None, None, None, None]
+
+
+def test_what_a_wildcard_matches_and_the_2048_character_cap() -> None:
+    inner = compile_template("login {*} {user} from {src_ip}")
+    assert match(inner, "x login via web  portal\tbob from 198.18.2.2") == {
+        "user": "bob",
+        "src_ip": "198.18.2.2",
+    }
+    assert match(compile_template("{*} denied for {user}"), "sslvpn: access denied for bob") == {
+        "user": "bob"
+    }
+    # {*} stops at the first place the rest matches: "end" twice means the first one
+    assert match(compile_template("begin {*} end {user}"), "begin a end b end carol") is None
+    long_tail = "User bob logged in from 198.18.2.2 " + "x " * 1100
+    assert match(compile_template("User {user} logged in from {src_ip} {*}"), long_tail) == {
+        "user": "bob",
+        "src_ip": "198.18.2.2",
+    }
+    assert match(compile_template("User {user} logged in from {src_ip} x"), long_tail) is None
+    anchored = compile_template("User {user} logged in from {src_ip} {*} end")
+    assert match(anchored, "User bob logged in from 198.18.2.2 " + "y " * 500 + "end") is not None
+    assert match(anchored, "User bob logged in from 198.18.2.2 " + "y " * 1100 + "end") is None  # > 2048
+
+
+def test_colon_and_blank_password_forms_are_redacted() -> None:
+    assert redact("用户 张伟 密码：Qx7!a，登录失败") == "用户 张伟 密码：<redacted>，登录失败"
+    assert redact("口令 s3cr3t 错误") == "口令 <redacted> 错误"
+    assert redact("user bob password: hunter2; ip=1.2.3.4") == "user bob password: <redacted>; ip=1.2.3.4"
+    assert redact('PWD = "two words" end') == 'PWD = "<redacted>" end'
+    assert redact("Password hunter2 from 198.18.2.2") == "Password <redacted> from 198.18.2.2"
+    for kept in (
+        "password incorrect for bob",
+        "密码错误",
+        "密码 错误",
+        "login failed, password:",
+        "password=<hidden>",
+    ):
+        assert redact(kept) == kept
+    assert "oops" not in suggest('Incorrect password: username="li", password: oops, 密码=oops', "li")

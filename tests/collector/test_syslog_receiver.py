@@ -163,11 +163,13 @@ def test_logins_over_udp_and_tcp_reach_the_register(
     stats = running.receiver.stats.snapshot()
     assert stats["stored"] == 3 and stats["unmatched"] == 1 and stats["unknown_senders"] == {"127.0.0.3": 1}
 
-    running.udp(line("用户 张伟 从 198.18.2.9 登录成功", earlier, "gbk"))  # the same line again: stored once
+    running.udp(
+        line("用户 张伟 从 198.18.2.9 登录成功", earlier, "gbk")
+    )  # the same line again: a login again
     running.processed(6)
-    assert running.receiver.stats.duplicates == 1
+    assert running.receiver.stats.stored == 4  # syslog has no resends (review C1)
     with collector.sessions() as session:
-        assert len(session.scalars(select(VpnLogin)).all()) == 3
+        assert len(session.scalars(select(VpnLogin)).all()) == 4
 
 
 def test_a_brute_force_burst_is_one_event_and_no_password_is_stored(
@@ -328,3 +330,46 @@ def test_the_syslog_command_runs_until_sigterm(
     assert SECRET not in output and "sun" not in output  # counters and addresses only
     written = read_stats(stats_file)
     assert written is not None and written["stored"] == 1
+
+
+# -- review C4: a failing batch is retried, then stored one message at a time ----------------------
+def test_a_batch_that_raises_is_retried_then_stored_line_by_line(
+    collector: CollectorUnderTest, appliance: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from collector.services import syslog_receiver
+
+    real = syslog_receiver.ingest_lines
+    calls: list[int] = []
+
+    def racing(session: Any, sender: str, messages: list[bytes], now: datetime, **kw: Any) -> Any:
+        calls.append(len(messages))
+        if len(calls) == 1:  # another writer inserted the same new account meanwhile
+            session.add(VpnLogin(fingerprint="x", host_id=appliance["host_id"], server="s", account="a",
+                                 result="success", ts=now, src_ip=""))  # fmt: skip
+            session.flush()
+            raise IntegrityError("INSERT INTO vpn_accounts", {}, Exception("uq_vpn_account"))
+        if any(b"poison" in m for m in messages):
+            raise IntegrityError("INSERT INTO vpn_accounts", {}, Exception("uq_vpn_account"))
+        return real(session, sender, messages, now, **kw)
+
+    monkeypatch.setattr(syslog_receiver, "ingest_lines", racing)
+    receiver = SyslogReceiver(collector.sessions, udp=None, tcp=None)
+    now = datetime.now(UTC)
+    first = [line(f"用户 u{i} 从 198.18.3.{i} 登录成功", now) for i in range(1, 4)]
+    receiver._ingest([(APPLIANCE_IP, data) for data in first])
+    assert calls == [3, 3]  # failed, rolled back, retried once: all stored
+    with collector.sessions() as session:
+        assert sorted(r.account for r in session.scalars(select(VpnLogin))) == ["u1", "u2", "u3"]
+    assert receiver.stats.errors == 0 and receiver.stats.stored == 3
+
+    calls.clear()
+    second = [line(f"用户 v{i} 从 198.18.4.{i} 登录成功", now) for i in range(1, 4)]
+    second.insert(1, line("用户 poison 从 198.18.4.9 登录成功", now))
+    receiver._ingest([(APPLIANCE_IP, data) for data in second])
+    assert calls == [4, 4, 1, 1, 1, 1]  # the batch twice, then one message at a time
+    with collector.sessions() as session:
+        accounts = sorted(r.account for r in session.scalars(select(VpnLogin)))
+        assert accounts == ["u1", "u2", "u3", "v1", "v2", "v3"]
+    assert receiver.stats.errors == 1 and receiver.stats.processed == 7

@@ -193,3 +193,27 @@ def test_own_templates_first_then_the_vendors(collector: CollectorUnderTest) -> 
         session.commit()
         assert ingest_lines(session, "198.18.0.1", [SAMPLE.encode()], now, stats=stats).host_id is None
         assert stats.unknown_senders == {"198.18.0.1": 1}
+
+
+def test_testing_and_suggesting_are_bounded_on_hostile_input(collector: CollectorUnderTest) -> None:
+    """Review S1: /test and /suggest use the same bounded patterns (no lazy ``.*?``) on
+    2000-character hostile samples, and answer."""
+    headers = collector.admin_headers()
+    hostile = (": login failed " * 140)[:2000]
+    for template in (
+        "{*}: login failed {*} user={user} {*} ip={src_ip}",
+        "{*} user {user} from {src_ip} {*} end {*}",
+    ):
+        answer = collector.client.post(
+            "/api/v1/vpn/templates/test",
+            json={"template": template, "sample": hostile, "result": "failure"},
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["matched"] is False and ".*?" not in body["pattern"] and ".)*+" in body["pattern"]
+    suggested = collector.client.post(
+        "/api/v1/vpn/templates/suggest", json={"sample": hostile, "user": "failed"}, headers=headers
+    )
+    assert suggested.status_code == 200, suggested.text
+    assert ".*?" not in suggested.json()["test"]["pattern"]

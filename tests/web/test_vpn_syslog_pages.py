@@ -153,6 +153,30 @@ def test_the_receivers_counters_are_shown(
     assert "198.18.77.1" not in app.client.get("/vpn/syslog").text  # other units' senders
 
 
+def test_lines_of_an_address_two_appliances_share_are_shown_as_ambiguous(
+    app: CollectorUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review S4: the counter for everyone; the address to city-wide users and to the admins of
+    an appliance that has it."""
+    stats = tmp_path / "stats.json"
+    monkeypatch.setenv("WATCHPOST_SYSLOG_STATS", str(stats))
+    _appliances(app)  # 127.0.0.2 in 341021, 127.0.0.3 in 341022
+    stats.write_text(
+        json.dumps({"received": 9, "ambiguous": 7, "ambiguous_senders": {"127.0.0.2": 4, "127.0.0.3": 3}})
+    )
+    _login(app)
+    city = app.client.get("/vpn/syslog?lang=en").text
+    assert (
+        'data-stat="ambiguous"><th>Not stored: sender address of several appliances</th><td class="count">7'
+        in city
+    )
+    assert "127.0.0.2: 4" in city and "127.0.0.3: 3" in city
+    _login(app, "district_admin", "341021")
+    district = app.client.get("/vpn/syslog").text
+    assert 'data-stat="ambiguous"' in district and "127.0.0.2: 4" in district
+    assert "127.0.0.3: 3" not in district  # another unit's appliance
+
+
 # -- in a real browser -----------------------------------------------------------------------------
 @pytest.fixture
 def served(db_url: str, tmp_path: Path) -> Iterator[tuple[CollectorProcess, str, str]]:

@@ -53,7 +53,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vpn_syslog.receiver.none": "没有接收服务的统计。请在采集服务器上运行 watchpost-collector syslog（见文档 docs/vpn-syslog.md）。",
         "vpn_syslog.stat.received": "收到的日志",
         "vpn_syslog.stat.stored": "存储的登录记录",
-        "vpn_syslog.stat.duplicates": "重复（已存储）",
+        "vpn_syslog.stat.ambiguous": "发送地址属于多台设备而未存储",
         "vpn_syslog.stat.unmatched": "没有匹配模板",
         "vpn_syslog.stat.garbage": "无法解析",
         "vpn_syslog.stat.oversize": "超长",
@@ -62,6 +62,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vpn_syslog.stat.events": "产生的告警事件",
         "vpn_syslog.stat.written_at": "统计时间",
         "vpn_syslog.stat.unknown_senders": "来自未登记地址的日志：",
+        "vpn_syslog.stat.ambiguous_senders": "以下地址登记在多台VPN设备上，无法判断日志来自哪台（请更正资产中的IP地址）：",
     },
     "en": {
         "vpn_syslog.title": "VPN appliance logs (syslog)",
@@ -118,7 +119,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "(see docs/vpn-syslog.md).",
         "vpn_syslog.stat.received": "Messages received",
         "vpn_syslog.stat.stored": "Logins stored",
-        "vpn_syslog.stat.duplicates": "Duplicates (already stored)",
+        "vpn_syslog.stat.ambiguous": "Not stored: sender address of several appliances",
         "vpn_syslog.stat.unmatched": "Matched no template",
         "vpn_syslog.stat.garbage": "Not syslog",
         "vpn_syslog.stat.oversize": "Too long",
@@ -127,5 +128,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vpn_syslog.stat.events": "Events raised",
         "vpn_syslog.stat.written_at": "Counted at",
         "vpn_syslog.stat.unknown_senders": "Messages from addresses of no appliance:",
+        "vpn_syslog.stat.ambiguous_senders": "Addresses registered for more than one VPN appliance (which one sent "
+        "the lines is unknown; correct the assets' IP addresses):",
     },
 }
