@@ -92,5 +92,16 @@ def make_report(
     return report
 
 
+def login(c: CollectorUnderTest, role: str = "city_admin", unit: str = "341000") -> str:
+    """Log the test client in as a new user of ``role`` on ``unit`` (session cookie); returns the
+    session's CSRF token (the pages' forms and cookie-authenticated API writes need it)."""
+    c.client.cookies.clear()
+    name = f"{role.replace('_', '')}{unit.replace('-', '')}"
+    password = c.add_user(name, role, unit)
+    answer = c.client.post("/api/v1/auth/login", json={"username": name, "password": password})
+    assert answer.status_code == 200
+    return str(answer.json()["csrf_token"])
+
+
 def node_auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}

@@ -13,33 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from collector.db.models import AuditLog, Host
-from collector.main import create_app
-from collector.settings import Settings
 from tests.collector.test_imports import sheet_rows, xlsx
 from tests.support.collector import CollectorUnderTest
+from tests.support.collector import login as _login
 from tests.support.processes import CollectorProcess
-
-
-@pytest.fixture
-def app(db_url: str) -> Iterator[CollectorUnderTest]:
-    settings = Settings(database_url=db_url)
-    application = create_app(settings)
-    with TestClient(application, raise_server_exceptions=False) as client:
-        yield CollectorUnderTest(client, settings, application.state.sessionmaker)
-    application.state.engine.dispose()
-
-
-def _login(app: CollectorUnderTest, role: str = "city_admin", unit: str = "341000") -> str:
-    """Log the test client in (session cookie); returns the CSRF token of the session."""
-    name = f"{role.replace('_', '')}{unit.replace('-', '')}"
-    password = app.add_user(name, role, unit)
-    answer = app.client.post("/api/v1/auth/login", json={"username": name, "password": password})
-    assert answer.status_code == 200
-    return str(answer.json()["csrf_token"])
 
 
 def _count(app: CollectorUnderTest) -> int:

@@ -23,16 +23,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from collector.db.engine import make_engine, make_sessionmaker
 from collector.db.models import AuditLog, Host
 from collector.db.models_policy import CheckResult, PolicyOverride, PolicyPack
-from collector.main import create_app
 from collector.services.auth import create_user, generate_password
 from collector.services.enrollment import create_enroll_secret
-from collector.settings import Settings
 from collector.web.policies_view import evidence_lines, parse_param
 from tests.support.collector import SAMPLE_REPORT, CollectorUnderTest, make_report, node_auth
 from tests.support.processes import CollectorProcess
@@ -149,15 +146,6 @@ def test_parameters_are_read_from_the_form_by_their_type() -> None:
 
 
 # -- in-process, both databases -----------------------------------------------------------------------
-@pytest.fixture
-def app(db_url: str) -> Iterator[CollectorUnderTest]:
-    settings = Settings(database_url=db_url)
-    application = create_app(settings)
-    with TestClient(application, raise_server_exceptions=False) as client:
-        yield CollectorUnderTest(client, settings, application.state.sessionmaker)
-    application.state.engine.dispose()
-
-
 Login = Callable[..., str]
 
 

@@ -19,23 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from docx import Document
-from fastapi.testclient import TestClient
 
-from collector.main import create_app
-from collector.settings import Settings
 from tests.support.collector import CollectorUnderTest
 from tests.support.processes import CollectorProcess
 
 UNIT = "341021"
-
-
-@pytest.fixture
-def app(db_url: str) -> Iterator[CollectorUnderTest]:
-    settings = Settings(database_url=db_url)
-    application = create_app(settings)
-    with TestClient(application, raise_server_exceptions=False) as client:
-        yield CollectorUnderTest(client, settings, application.state.sessionmaker)
-    application.state.engine.dispose()
 
 
 def _login(app: CollectorUnderTest, role: str = "district_admin", unit: str = UNIT) -> str:

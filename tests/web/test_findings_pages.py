@@ -16,17 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from collector.db.engine import make_engine, make_sessionmaker
 from collector.db.models import Host, Unit
 from collector.db.models_policy import Finding
-from collector.main import create_app
 from collector.policy.meta import CheckMeta
 from collector.services import findings
 from collector.services.auth import create_user, generate_password
-from collector.settings import Settings
 from tests.support.collector import CollectorUnderTest
 from tests.support.processes import CollectorProcess
 
@@ -37,15 +34,6 @@ FW = CheckMeta("security_config.firewall_on", "security_config", "防火墙未�
                "security_config", 7)  # fmt: skip
 USB = CheckMeta("security_config.usb_storage_off", "security_config", "允许使用U盘", "USB storage allowed", "medium",
                 "security_config", 14)  # fmt: skip
-
-
-@pytest.fixture
-def app(db_url: str) -> Iterator[CollectorUnderTest]:
-    settings = Settings(database_url=db_url)
-    application = create_app(settings)
-    with TestClient(application, raise_server_exceptions=False) as client:
-        yield CollectorUnderTest(client, settings, application.state.sessionmaker)
-    application.state.engine.dispose()
 
 
 def _login(app: CollectorUnderTest, name: str, role: str = "city_admin", unit: str = "341000") -> str:

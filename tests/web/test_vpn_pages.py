@@ -18,15 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from collector.db.models import Host
 from collector.db.models_vpn import StaffMember, VpnAccount
-from collector.main import create_app
-from collector.settings import Settings
 from tests.support.collector import CollectorUnderTest
+from tests.support.collector import login as _login
 from tests.support.processes import CollectorProcess
 
 SECRET = "Sangfor@2021"
@@ -46,24 +44,6 @@ def roster(rows: list[list[Any]]) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
-
-
-@pytest.fixture
-def app(db_url: str) -> Iterator[CollectorUnderTest]:
-    settings = Settings(database_url=db_url)
-    application = create_app(settings)
-    with TestClient(application, raise_server_exceptions=False) as client:
-        yield CollectorUnderTest(client, settings, application.state.sessionmaker)
-    application.state.engine.dispose()
-
-
-def _login(app: CollectorUnderTest, role: str = "city_admin", unit: str = "341000") -> str:
-    app.client.cookies.clear()
-    name = f"{role.replace('_', '')}{unit.replace('-', '')}"
-    password = app.add_user(name, role, unit)
-    answer = app.client.post("/api/v1/auth/login", json={"username": name, "password": password})
-    assert answer.status_code == 200
-    return str(answer.json()["csrf_token"])
 
 
 def _appliance(app: CollectorUnderTest, unit: str, name: str) -> int:

@@ -21,36 +21,16 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from collector.db.models_vpn import SyslogTemplate
-from collector.main import create_app
-from collector.settings import Settings
 from tests.support.collector import CollectorUnderTest
+from tests.support.collector import login as _login
 from tests.support.postgres import free_port
 from tests.support.processes import CollectorProcess, script
 
 SAMPLE = "<86>Nov 27 10:01:02 sslvpn-she sslvpn[311]: 用户 张伟 从 198.18.2.9 登录成功"
 ASSET = {"device_type": "vpn appliance", "vendor": "Sangfor"}
-
-
-@pytest.fixture
-def app(db_url: str) -> Iterator[CollectorUnderTest]:
-    settings = Settings(database_url=db_url)
-    application = create_app(settings)
-    with TestClient(application, raise_server_exceptions=False) as client:
-        yield CollectorUnderTest(client, settings, application.state.sessionmaker)
-    application.state.engine.dispose()
-
-
-def _login(app: CollectorUnderTest, role: str = "city_admin", unit: str = "341000") -> str:
-    app.client.cookies.clear()
-    name = f"{role.replace('_', '')}{unit.replace('-', '')}"
-    password = app.add_user(name, role, unit)
-    answer = app.client.post("/api/v1/auth/login", json={"username": name, "password": password})
-    assert answer.status_code == 200
-    return str(answer.json()["csrf_token"])
 
 
 def _appliances(app: CollectorUnderTest) -> dict[str, int]:
