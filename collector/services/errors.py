@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["BadRequest", "Conflict", "DomainError", "Forbidden", "Invalid", "NotFound", "Unauthorized"]
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "Invalid",
+    "NotFound",
+    "RowsRejected",
+    "Unauthorized",
+]
 
 
 class DomainError(Exception):
@@ -44,3 +56,16 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+class RowsRejected(DomainError):
+    """A spreadsheet import whose rows have errors, the admin not having asked to skip them:
+    nothing was written. ``rows`` are the import's row plans (each with its ``errors``)."""
+
+    status = 422
+    code = "import_has_errors"
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        bad = [r for r in rows if r.errors]
+        super().__init__(f"{len(bad)} rows have errors; nothing was imported (fix them, or skip bad rows)")
+        self.rows = list(rows)

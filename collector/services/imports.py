@@ -40,7 +40,7 @@ from collector.services.assets import (
 from collector.services.audit import record
 from collector.services.auth import Principal
 from collector.services.duplicates import identity_key
-from collector.services.errors import DomainError, Forbidden, Invalid
+from collector.services.errors import DomainError, Forbidden, Invalid, RowsRejected
 from collector.services.inventory import DEVICE_TYPES
 from collector.services.tabular import cell_text, header_keys, read_xlsx_rows
 
@@ -86,16 +86,8 @@ _TAG_SPLIT = re.compile(r"[,;，；、]+")
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
 
-class ImportRejected(DomainError):
+class ImportRejected(RowsRejected):
     """Rows have errors and the admin did not ask to skip them: nothing was written."""
-
-    status = 422
-    code = "import_has_errors"
-
-    def __init__(self, rows: Sequence[RowPlan]) -> None:
-        bad = [r for r in rows if r.errors]
-        super().__init__(f"{len(bad)} rows have errors; nothing was imported (fix them, or skip bad rows)")
-        self.rows = list(rows)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from collector.db.models import Unit, User
 from collector.db.models_training import Training, TrainingAttendee
 from collector.services.audit import record
 from collector.services.auth import Principal
-from collector.services.errors import DomainError, Invalid
+from collector.services.errors import Invalid, RowsRejected
 from collector.services.tabular import cell_text, header_keys, read_csv_rows, read_xlsx_rows
 from collector.services.trainings import MAX_HOURS, training_for_write
 from collector.services.users import visible_user
@@ -47,16 +47,8 @@ _YES = {"是", "已签到", "签到", "出席", "到", "已到", "参加", "√"
 _NO = {"否", "未签到", "缺席", "未到", "请假", "未参加", "×", "✗", "n", "no", "false", "0"}
 
 
-class AttendanceRejected(DomainError):
+class AttendanceRejected(RowsRejected):
     """Rows have errors and the admin did not ask to skip them: nothing was written."""
-
-    status = 422
-    code = "import_has_errors"
-
-    def __init__(self, rows: Sequence[RowPlan]) -> None:
-        bad = [r for r in rows if r.errors]
-        super().__init__(f"{len(bad)} rows have errors; nothing was imported (fix them, or skip bad rows)")
-        self.rows = list(rows)
 
 
 @dataclass

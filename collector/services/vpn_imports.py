@@ -39,7 +39,7 @@ from collector.services import vpn_register
 from collector.services.assets import host_for_write
 from collector.services.audit import record
 from collector.services.auth import Principal, ensure_writer
-from collector.services.errors import DomainError, Invalid
+from collector.services.errors import Invalid, RowsRejected
 from collector.services.org import path_to_root, subtree_ids
 from collector.services.tabular import cell_text, header_keys, read_csv_rows, read_xlsx_rows
 
@@ -137,16 +137,8 @@ _STAFF_HEADERS = _headers(STAFF_COLUMNS)
 _APPLIANCE_HEADERS = _headers(APPLIANCE_COLUMNS)
 
 
-class ImportRejected(DomainError):
+class ImportRejected(RowsRejected):
     """Rows have errors and the admin did not ask to skip them: nothing was written."""
-
-    status = 422
-    code = "import_has_errors"
-
-    def __init__(self, rows: Sequence[RowPlan]) -> None:
-        bad = [r for r in rows if r.errors]
-        super().__init__(f"{len(bad)} rows have errors; nothing was imported (fix them, or skip bad rows)")
-        self.rows = list(rows)
 
 
 @dataclass
