@@ -17,8 +17,8 @@ Bytes are decoded as UTF-8, else GB18030 (a superset of GBK: Chinese appliances 
 UTF-8 with replacement characters. Nothing here raises anything but a clear ``ValueError``
 (empty message, bad PRI); everything else parses as well as it can.
 
-The collector's own redaction of ``password=``-style values lives here too (``redact``: the
-collector may not import the agent's ``agent/vpn/redact.py``; same rules).
+``redact`` applies the shared ``password=``-style rules (wire/redact.py, the agent's too) and
+then the looser ``密码: ...`` forms appliances write.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+from wire.redact import REDACTED
+from wire.redact import redact as _redact_keys
+
 __all__ = ["REDACTED", "SHANGHAI", "SyslogMessage", "decode", "parse_stamp", "parse_syslog", "redact"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BYTES = 8192
-REDACTED = "<redacted>"
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -51,7 +53,6 @@ _ISO_STAMP = re.compile(
     r"(?=\s|$|[^\d])"
 )
 _TAG = re.compile(r"(?P<tag>[^\s:\[\]]{1,64})(?:\[(?P<pid>[^\]\s]{0,32})\])?:(?:\s|$)")
-_KEY = re.compile(r"(?<![A-Za-z0-9_])(password|passwd|pass|pwd|secret|psk|otp|token)=", re.IGNORECASE)
 # 密码 / 口令 / password / pwd followed by ":", "：", "=" or blanks (issue 6 review S5)
 _LOOSE = re.compile(r"(?:(?<![A-Za-z0-9_])(?:password|pwd)|密码|口令)(?:\s*[:：=]\s*|\s+)", re.IGNORECASE)
 _LOOSE_END = " \t\r\n,;，；"
@@ -100,7 +101,7 @@ def decode(data: bytes) -> str:
 def redact(line: str) -> str:
     """``line`` with every ``password=``-style value replaced by ``<redacted>`` (a quoted value
     up to the last same quote of the line, a bare one up to the next blank, comma or semicolon;
-    pppd's ``password=<hidden>`` stays) - the agent's rules (agent/vpn/redact.py) - and then
+    pppd's ``password=<hidden>`` stays) - the agent's rules (wire/redact.py) - and then
     every value after ``密码``, ``口令``, ``password`` or ``pwd`` followed by ``:``, ``：``, ``=``
     or blanks (a quoted value up to the same quote, a bare one up to the next blank, comma or
     semicolon, also full-width ``，；``), except a word that describes the password
@@ -136,32 +137,6 @@ def _redact_loose(line: str) -> str:
         position = end
     out.append(line[position:])
     return "".join(out)
-
-
-def _redact_keys(line: str) -> str:
-    out: list[str] = []
-    position = 0
-    while True:
-        match = _KEY.search(line, position)
-        if match is None:
-            out.append(line[position:])
-            return "".join(out)
-        out.append(line[position : match.end()])
-        start = match.end()
-        if line.startswith("<hidden>", start):
-            out.append("<hidden>")
-            position = start + len("<hidden>")
-        elif start < len(line) and line[start] in "\"'":
-            quote = line[start]
-            last = line.rfind(quote)
-            position = last + 1 if last > start else len(line)
-            out.append(f"{quote}{REDACTED}{quote}")
-        else:
-            end = start
-            while end < len(line) and line[end] not in " \t,;":
-                end += 1
-            out.append(REDACTED)
-            position = end
 
 
 # -- time stamps ----------------------------------------------------------------------------
