@@ -40,10 +40,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +61,7 @@ from agent.vpn.analysis import (
 )
 from agent.vpn.lastlogin import LastLoginStore, LogSource
 from agent.vpn.logs import LogParser, parse_occtl_users
+from tests.support.vpnlab import SyslogListener, wait_for
 from wire.events import Event
 
 # the passwords typed in this run: none may reach anything the agent stores, sends or logs
@@ -97,68 +96,11 @@ def _ensure(binaries: tuple[str, ...], packages: tuple[str, ...]) -> None:
         pytest.skip(f"{', '.join(missing)} not installed and not installable here")
 
 
-def _wait_for(path: Path, text: str, count: int = 1, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text(errors="replace").count(text) >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError(
-        f"{text!r} did not appear {count}x in {path.name}:\n{path.read_text(errors='replace')[-3000:]}"
-    )
-
-
 def _sh(*argv: str, stdin: str | None = None) -> str:
     done = subprocess.run(
         argv, input=stdin, check=True, capture_output=True, text=True, timeout=60, start_new_session=True
     )
     return done.stdout
-
-
-# -- a syslog socket that writes like rsyslog ------------------------------------------------
-_DATAGRAM = re.compile(
-    r"^<(?P<pri>\d{1,3})>(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<msg>.*)$", re.S
-)
-
-
-class SyslogListener:
-    """A unix datagram socket standing in for ``/dev/log``. Each message becomes a line
-    ``2026-11-27T16:30:21.183480+00:00 host ocserv[1432]: main: ...`` (rsyslog's default file
-    format on Debian 12: receive time, local offset) in ``out``; the raw datagrams go to ``raw``."""
-
-    def __init__(self, path: Path, out: Path, raw: Path) -> None:
-        self.path, self.out, self.raw = path, out, raw
-        self.host = socket.gethostname().split(".")[0] or "localhost"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        path.chmod(0o666)
-        self.sock.settimeout(0.2)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="syslog-listener", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        with self.out.open("a", encoding="utf-8") as out, self.raw.open("a", encoding="utf-8") as raw:
-            while not self.stop.is_set():
-                try:
-                    data = self.sock.recv(65536)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                now = datetime.now().astimezone()
-                text = data.decode("utf-8", "replace").rstrip("\n")
-                raw.write(text + "\n")
-                raw.flush()
-                m = _DATAGRAM.match(text)
-                msg = m.group("msg") if m else text
-                out.write(f"{now.isoformat(timespec='microseconds')} {self.host} {msg}\n")
-                out.flush()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-        self.sock.close()
 
 
 # -- the lab ------------------------------------------------------------------------------------
@@ -328,7 +270,7 @@ def ocserv_lab() -> Iterator[OcservLab]:
                 start_new_session=True,
             )
         procs.append(server)
-        _wait_for(out.syslog, "main: initialized ocserv")
+        wait_for(out.syslog, "main: initialized ocserv")
         out.seconds["setup"] = time.monotonic() - started
 
         def connect(client: str, user: str, typed: list[str]) -> subprocess.Popen[bytes]:
@@ -359,17 +301,17 @@ def ocserv_lab() -> Iterator[OcservLab]:
         t0 = datetime.now(UTC)
         alice_client = connect("c1", "alice", [ALICE_PW])
         procs.append(alice_client)
-        _wait_for(out.syslog, "user logged in", 1)
+        wait_for(out.syslog, "user logged in", 1)
         out.alice_window = (t0, datetime.now(UTC))
         for _ in range(BOB_FAILURES):
             fail("c2", "bob", BOB_TYPO)
         fail("c2", "admin", ADMIN_GUESS)  # no such account
         fail("c1", "olduser", OLD_PW)  # its own password, but locked
-        _wait_for(out.syslog, "failed authentication for", BOB_FAILURES + 2)
+        wait_for(out.syslog, "failed authentication for", BOB_FAILURES + 2)
         t1 = datetime.now(UTC)
         bob_client = connect("c2", "bob", [BOB_PW])
         procs.append(bob_client)
-        _wait_for(out.syslog, "user logged in", 2)
+        wait_for(out.syslog, "user logged in", 2)
         out.bob_window = (t1, datetime.now(UTC))
         time.sleep(1.2)  # so occtl's "_Connected at" is not 0s
         out.occtl_at = datetime.now(UTC)
@@ -377,7 +319,7 @@ def ocserv_lab() -> Iterator[OcservLab]:
         for proc in bob_client, alice_client:  # they say goodbye (BYE packet)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
-        _wait_for(out.syslog, " user disconnected (reason:", 2)
+        wait_for(out.syslog, " user disconnected (reason:", 2)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         out.seconds["total"] = time.monotonic() - started

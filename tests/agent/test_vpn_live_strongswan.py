@@ -51,10 +51,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,6 +72,7 @@ from agent.vpn.analysis import (
 )
 from agent.vpn.lastlogin import LastLoginStore, LogSource
 from agent.vpn.logs import LiveSession, LoginEvent, parse_swanctl_list_sas
+from tests.support.vpnlab import SyslogListener, wait_for
 from wire.events import Event
 
 # the passwords typed in this run: none may reach anything the agent stores, sends or logs
@@ -122,63 +121,6 @@ def _ensure_files(needs: dict[str, str]) -> None:
     missing = [p for p in needs if not Path(p).exists()]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed and not installable here ({', '.join(packages)})")
-
-
-def _wait_for(path: Path, text: str, count: int = 1, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text(errors="replace").count(text) >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError(
-        f"{text!r} did not appear {count}x in {path.name}:\n"
-        f"{path.read_text(errors='replace')[-3000:] if path.exists() else '(missing)'}"
-    )
-
-
-_DATAGRAM = re.compile(
-    r"^<(?P<pri>\d{1,3})>(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<msg>.*)$", re.S
-)
-
-
-class SyslogListener:
-    """A unix datagram socket standing in for ``/dev/log``. Each message becomes a line
-    ``2026-11-27T16:44:00.183480+00:00 host charon-systemd: 13[IKE] ...`` (rsyslog's default
-    file format on Debian 12: receive time, local offset) in ``out``; the raw datagrams go to ``raw``."""
-
-    def __init__(self, path: Path, out: Path, raw: Path) -> None:
-        self.path, self.out, self.raw = path, out, raw
-        self.host = socket.gethostname().split(".")[0] or "localhost"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        path.chmod(0o666)
-        self.sock.settimeout(0.2)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="syslog-listener", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        with self.out.open("a", encoding="utf-8") as out, self.raw.open("a", encoding="utf-8") as raw:
-            while not self.stop.is_set():
-                try:
-                    data = self.sock.recv(65536)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                now = datetime.now().astimezone()
-                text = data.decode("utf-8", "replace").rstrip("\n")
-                raw.write(text + "\n")
-                raw.flush()
-                m = _DATAGRAM.match(text)
-                msg = m.group("msg") if m else text
-                out.write(f"{now.isoformat(timespec='microseconds')} {self.host} {msg}\n")
-                out.flush()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-        self.sock.close()
 
 
 # -- the lab ------------------------------------------------------------------------------------
@@ -466,32 +408,32 @@ def swan_lab() -> Iterator[SwanLab]:
         t0 = datetime.now(UTC)
         done = initiate("alice")
         assert done.returncode == 0, done.stdout + done.stderr
-        _wait_for(out.syslog, established, 1)
+        wait_for(out.syslog, established, 1)
         out.alice_window = (t0, datetime.now(UTC))
         for i in range(BOB_FAILURES):  # each try a new IKE_SA; the client gives up (AUTH_FAILED)
             done = initiate("bob")
             assert done.returncode != 0, done.stdout
             outputs.append(done.stdout)
-            _wait_for(out.syslog, "EAP-MS-CHAPv2 verification failed", i + 1)
+            wait_for(out.syslog, "EAP-MS-CHAPv2 verification failed", i + 1)
         done = initiate("admin")  # no such account
         assert done.returncode != 0, done.stdout
         outputs.append(done.stdout)
-        _wait_for(out.syslog, "no EAP key found for hosts")
-        _wait_for(out.syslog, "EAP-MS-CHAPv2 verification failed", BOB_FAILURES + 1)
+        wait_for(out.syslog, "no EAP key found for hosts")
+        wait_for(out.syslog, "EAP-MS-CHAPv2 verification failed", BOB_FAILURES + 1)
         # bob finds his password: the client's credentials are reloaded with the right one
         (lab.dir / "cli" / "swanctl" / "swanctl.conf").write_text(_client_swanctl(BOB_PW))
         outputs.append(lab.swanctl("cli", "--load-creds", "--clear"))
         t1 = datetime.now(UTC)
         done = initiate("bob")
         assert done.returncode == 0, done.stdout + done.stderr
-        _wait_for(out.syslog, established, 2)
+        wait_for(out.syslog, established, 2)
         out.bob_window = (t1, datetime.now(UTC))
         time.sleep(1.2)  # so "established Ns ago" is not 0s
         out.list_sas_at = datetime.now(UTC)
         out.list_sas = lab.swanctl("srv", "--list-sas")
         for user in ("bob", "alice"):  # they say goodbye (INFORMATIONAL DELETE)
             outputs.append(lab.swanctl("cli", "--terminate", "--ike", user, "--timeout", "30"))
-        _wait_for(out.syslog, "IKE_SA deleted", 2)
+        wait_for(out.syslog, "IKE_SA deleted", 2)
         for proc in lab.procs:
             lab.stop(proc)
         (lab.dir / "swanctl-outputs.txt").write_text("\n".join(outputs))
