@@ -443,23 +443,7 @@ class _Bursts:
             f"{server}: {failures} failed VPN logins {target} (at least {self.config.failures} within "
             f"{self.config.minutes} min)"
         )
-        if row is None:
-            self.session.add(
-                HostEvent(
-                    event_id=event_id,
-                    host_id=self.host.id,
-                    occurred_at=first,
-                    kind="vpn.bruteforce",
-                    severity="high",
-                    source=f"syslog:{self.host.hostname}"[:255],
-                    summary=summary[:1024],
-                    data=data,
-                )
-            )
-            return 1
-        if row.data != data:
-            row.data, row.summary = data, summary[:1024]
-        return 0
+        return _put_event(self.session, self.host, row, event_id, "vpn.bruteforce", first, summary, data)
 
 
 def _success_event(
@@ -486,14 +470,29 @@ def _success_event(
         "last_at": ts.isoformat(),
     }
     row = session.scalar(select(HostEvent).where(HostEvent.event_id == event_id))
+    return _put_event(session, host, row, event_id, kind, ts, summary, data)
+
+
+def _put_event(
+    session: Session,
+    host: Host,
+    row: HostEvent | None,
+    event_id: uuid.UUID,
+    kind: str,
+    occurred_at: datetime,
+    summary: str,
+    data: dict[str, Any],
+) -> int:
+    """Add the appliance's event, or bring the existing one (``row``) up to date; 1 when added.
+    Both kinds are high, as the agent rates them (a login after failures: a guessed password)."""
     if row is None:
         session.add(
             HostEvent(
                 event_id=event_id,
                 host_id=host.id,
-                occurred_at=ts,
+                occurred_at=occurred_at,
                 kind=kind,
-                severity="high",  # as the agent rates it: the password may have been guessed
+                severity="high",
                 source=f"syslog:{host.hostname}"[:255],
                 summary=summary[:1024],
                 data=data,
