@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    serve.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="speak HTTPS with this certificate chain (default $WATCHPOST_TLS_CERTFILE)",
+    )
+    serve.add_argument("--tls-key", metavar="PEM", help="its private key (default $WATCHPOST_TLS_KEYFILE)")
 
     secret = sub.add_parser("enroll-secret", help="enrollment secrets of units")
     secret_sub = secret.add_subparsers(dest="action", required=True)
@@ -163,6 +169,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from collector.main import create_app
 
+    certfile = args.tls_cert or settings.tls_certfile
+    keyfile = args.tls_key or settings.tls_keyfile
+    if bool(certfile) != bool(keyfile):
+        print("watchpost-collector serve: HTTPS needs both --tls-cert and --tls-key", file=sys.stderr)
+        return 2
+    for path in (certfile, keyfile):
+        if path and not os.access(path, os.R_OK):
+            print(f"watchpost-collector serve: cannot read {path}", file=sys.stderr)
+            return 2
     with _session(settings) as session:
         _sync_policies(session)
     host = args.host or settings.host
@@ -177,6 +192,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             proxy_headers=settings.trust_proxy_headers,
             access_log=not args.no_access_log,
+            ssl_certfile=certfile or None,
+            ssl_keyfile=keyfile or None,
         )
     else:
         uvicorn.run(
@@ -185,6 +202,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             port=port,
             proxy_headers=settings.trust_proxy_headers,
             access_log=not args.no_access_log,
+            ssl_certfile=certfile or None,
+            ssl_keyfile=keyfile or None,
         )
     return 0
 

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8080, ge=1, le=65535)
+    tls_certfile: str = Field(
+        default="",
+        description="PEM certificate (chain) for `serve` to speak HTTPS itself, without a proxy ('' : HTTP).",
+    )
+    tls_keyfile: str = Field(default="", description="PEM private key of tls_certfile.")
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="Login session lifetime.")
     lockout_threshold: int = Field(default=5, ge=1, description="Failed logins before a lockout.")
     lockout_minutes: int = Field(default=15, ge=1, description="How long a lockout lasts.")
