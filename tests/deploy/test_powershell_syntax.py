@@ -47,6 +47,52 @@ def test_deploy_scripts_parse(script: Path) -> None:
     assert _problems(script.read_bytes()) == []
 
 
+# Syntax and parameters of PowerShell 6/7 that Windows PowerShell 5.1 (the office PCs' and the
+# group-policy startup script's PowerShell) does not have. Ternaries and ?? do not parse at all.
+_PS7_TOKENS = {"&&", "||"}
+_PS7_PARAMETERS = {
+    "-parallel",  # ForEach-Object
+    "-asbytestream",  # Get-Content / Set-Content
+    "-ashashtable",  # ConvertFrom-Json
+    "-skipcertificatecheck",  # Invoke-WebRequest / Invoke-RestMethod
+    "-additionalchildpath",  # Join-Path
+    "-skiphttperrorcheck",
+}
+
+
+def _ps7_features(source: bytes) -> list[str]:
+    found = []
+    stack = [PARSER.parse(source).root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        word = (node.text or b"").decode("utf-8", "replace")
+        if node.child_count == 0 and node.type in _PS7_TOKENS:
+            found.append(f"{word} at line {node.start_point[0] + 1}")
+        if node.type == "command_parameter" and word.lower() in _PS7_PARAMETERS:
+            found.append(f"{word} at line {node.start_point[0] + 1}")
+    if b"utf8nobom" in source.lower():
+        found.append("-Encoding utf8NoBOM")
+    return found
+
+
+def test_the_powershell_7_check_sees_powershell_7() -> None:
+    assert _ps7_features(b"Get-Item a && Get-Item b")
+    assert _ps7_features(b"1..3 | ForEach-Object -Parallel { $_ }")
+    assert _ps7_features(b"Set-Content -Encoding utf8NoBOM x y")
+    assert not _ps7_features(b"Get-Item a; if ($?) { Get-Item b }")
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "deploy" / "windows").glob("*.ps1")), ids=lambda p: p.name)
+def test_deploy_scripts_are_windows_powershell_5_1(script: Path) -> None:
+    """Only Windows PowerShell 5.1 syntax and parameters (issue 8), and ASCII: 5.1 reads a
+    script without a byte-order mark in the ANSI code page, where UTF-8 punctuation turns into
+    other characters (some of which PowerShell takes for quotes)."""
+    source = script.read_bytes()
+    assert _ps7_features(source) == []
+    assert source.startswith(b"\xef\xbb\xbf") or source.isascii()
+
+
 def _reader_scripts() -> list[tuple[str, str]]:
     scripts = []
     for _, argv in windows_sources().commands:
