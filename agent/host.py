@@ -25,6 +25,8 @@ __all__ = ["MAX_READ_BYTES", "CommandResult", "HostContext", "ReadError", "Recor
 
 #: Largest file a probe may read whole; anything bigger is a sign of a wrong path.
 MAX_READ_BYTES = 4 * 1024 * 1024
+# Windows: the commands a service runs get no console window of their own (0 elsewhere).
+NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
 
 
 class ReadError(Exception):
@@ -204,6 +206,7 @@ class HostContext:
                 capture_output=True,
                 timeout=timeout or self.command_timeout,
                 check=False,
+                creationflags=NO_WINDOW,
                 env={**os.environ, "LC_ALL": "C.UTF-8"},
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -228,6 +231,7 @@ class HostContext:
                     capture_output=True,
                     timeout=self.command_timeout,
                     check=False,
+                    creationflags=NO_WINDOW,
                 )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ReadError(f"reg export {key}", str(exc)) from exc

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.host import HostContext
+from agent.host import NO_WINDOW, HostContext
 from agent.runtime.budget import Budget
 from agent.runtime.config import RuntimeConfig
 from agent.runtime.scheduler import Scheduler
@@ -326,7 +326,9 @@ def read_vpn_logs_in_child(data_dir: Path, log_config: Path, timeout: int, budge
         str(budget.cpu_seconds),
     ]
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, timeout=timeout, check=False, creationflags=NO_WINDOW
+        )
         if done.returncode != 0:
             raise RuntimeError(
                 done.stderr.decode("utf-8", "replace").strip()[-500:] or f"exit {done.returncode}"
@@ -368,7 +370,7 @@ def collect_in_child(
         *sections,
     ]
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=wall, check=False)
+        done = subprocess.run(argv, capture_output=True, timeout=wall, check=False, creationflags=NO_WINDOW)
         if done.returncode == -getattr(signal, "SIGXCPU", 24):
             raise RuntimeError(
                 f"the probes used up their CPU budget ({budget.cpu_seconds} s) and were stopped"
