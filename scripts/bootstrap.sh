@@ -72,6 +72,13 @@ if [ "$want_system" = 1 ]; then
   [ -x /usr/sbin/pppd ] || missing+=(ppp)
   command -v mkpasswd >/dev/null 2>&1 || missing+=(whois)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  # install-agent.sh on a booted Debian (tests/deploy/test_install_agent_vm.py, tests/support/debvm.py):
+  # debootstrap makes the image, QEMU boots it, socat carries the guest's connections to loopback
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+  command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+  command -v mke2fs >/dev/null 2>&1 || missing+=(e2fsprogs)
+  command -v socat >/dev/null 2>&1 || missing+=(socat)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" ||
       say "not root or not Debian: missing ${missing[*]}; the tests that need them will skip"

@@ -69,6 +69,13 @@ fi
 
 install -d -m 0755 /etc/watchpost
 install -d -m 0700 "$data"
+if [ -n "$ca_bundle" ]; then
+  # the agent reads the CA file on every connection: keep a copy that outlives the installer's
+  # medium (a USB stick, a download folder); a new --ca-bundle on an upgrade replaces it
+  [ -r "$ca_bundle" ] || die "cannot read the CA bundle $ca_bundle"
+  [ "$ca_bundle" -ef /etc/watchpost/ca.pem ] || install -m 0644 "$ca_bundle" /etc/watchpost/ca.pem
+  ca_bundle=/etc/watchpost/ca.pem
+fi
 if [ "$upgrade" = 0 ]; then
   say "enrolling with $server"
   args=(--config "$config" enroll --server "$server" --secret - --data-dir "$data")

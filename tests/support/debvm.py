@@ -13,7 +13,7 @@ fills (a script, wheels, certificates), sends what it prints to the second seria
 
 Network: QEMU's user-mode network with ``restrict=on``, so the guest reaches nothing at
 all but the forwards a test names, each from an address of the guest's network
-198.18.9.0/24 (the benchmarking range) to a port on this machine's loopback.
+198.18.9.0/24 (the benchmarking range), to a port on this machine's loopback.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ PACKAGES = (
     "procps",
 )
 NETWORK = "198.18.9.0/24"
-HOST_ADDRESS = "198.18.9.2"  # the guest's view of this machine (forwards only)
+GATEWAY = "198.18.9.2"  # QEMU's own address in the guest's network (reaches nothing: restrict=on)
+FORWARDED = "198.18.9.100"  # where the guest finds the forwarded ports (see boot)
 HOSTNAME = "wp-vm"
-TOOLS = ("debootstrap", "qemu-system-x86_64", "qemu-img", "mke2fs")
+TOOLS = ("debootstrap", "qemu-system-x86_64", "qemu-img", "mke2fs", "socat")
 
 # Files written into the image on top of debootstrap's system.
 _SETUP: dict[str, str] = {
@@ -135,7 +136,9 @@ def image() -> Image:
         shutil.copy(next(boot.glob("initrd.img-*")), made.initrd)
         partial = made.disk.with_suffix(".partial")
         partial.unlink(missing_ok=True)
-        _run(["mke2fs", "-q", "-t", "ext4", "-L", "wp-root", "-d", str(root), str(partial), "3G"], timeout=600)
+        _run(
+            ["mke2fs", "-q", "-t", "ext4", "-L", "wp-root", "-d", str(root), str(partial), "3G"], timeout=600
+        )
         partial.rename(made.disk)
         shutil.rmtree(root)
         return made
@@ -163,22 +166,40 @@ def boot(
 ) -> Boot:
     """Boot a fresh copy of the image with ``files`` as /mnt/test (``files/run`` is run at boot).
 
-    ``forwards`` maps a port on HOST_ADDRESS, as the guest sees it, to a port on 127.0.0.1.
+    ``forwards`` maps a port on FORWARDED, as the guest sees it, to a port on 127.0.0.1.
     Returns when the guest has powered off; raises with the console's end on a timeout.
     """
     made = image()
+    workdir.mkdir(parents=True, exist_ok=True)
     overlay, test_disk = workdir / "root.qcow2", workdir / "test.img"
     console, record = workdir / "console.log", workdir / "record.log"
-    _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(made.disk), str(overlay)], timeout=60)
+    _run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(made.disk), str(overlay)],
+        timeout=60,
+    )
     size = sum(p.stat().st_size for p in files.rglob("*") if p.is_file())
     _run(
-        ["mke2fs", "-q", "-t", "ext4", "-L", "wp-test", "-d", str(files), str(test_disk), f"{size // 2**20 + 64}M"],
+        [
+            "mke2fs",
+            "-q",
+            "-t",
+            "ext4",
+            "-L",
+            "wp-test",
+            "-d",
+            str(files),
+            str(test_disk),
+            f"{size // 2**20 + 64}M",
+        ],
         timeout=300,
     )
-    guestfwd = [f"guestfwd=tcp:{HOST_ADDRESS}:{guest}-tcp:127.0.0.1:{host}" for guest, host in forwards.items()]
-    netdev = ",".join(
-        ["user", "id=net0", f"net={NETWORK}", f"host={HOST_ADDRESS}", "restrict=on", *guestfwd]
-    )
+    # cmd: runs socat for each connection the guest opens (a tcp: chardev would be a single
+    # connection, made when QEMU starts)
+    guestfwd = [
+        f"guestfwd=tcp:{FORWARDED}:{guest}-cmd:socat STDIO TCP:127.0.0.1:{host}"
+        for guest, host in forwards.items()
+    ]
+    netdev = ",".join(["user", "id=net0", f"net={NETWORK}", f"host={GATEWAY}", "restrict=on", *guestfwd])
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm() else ["-accel", "tcg,thread=multi", "-cpu", "max"]
     argv = [
         "qemu-system-x86_64",
@@ -204,13 +225,17 @@ def boot(
         argv += ["-smbios", f"type=1,manufacturer=QEMU,serial={smbios_serial}"]
     started = time.monotonic()
     try:
-        subprocess.run(argv, capture_output=True, timeout=timeout, check=True)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         tail = console.read_text(errors="replace")[-4000:] if console.exists() else ""
-        done = record.read_text(errors="replace")[-4000:] if record.exists() else ""
-        raise AssertionError(f"the VM did not power off in {timeout:.0f} s\n--- record:\n{done}\n--- console:\n{tail}") from exc
+        said = record.read_text(errors="replace")[-4000:] if record.exists() else ""
+        raise AssertionError(
+            f"the VM did not power off in {timeout:.0f} s\n--- record:\n{said}\n--- console:\n{tail}"
+        ) from exc
     finally:
         overlay.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"qemu-system-x86_64 failed ({done.returncode}): {done.stderr[-3000:]}")
     return Boot(
         record=record.read_text(errors="replace").replace("\r", ""),
         console=console.read_text(errors="replace").replace("\r", ""),

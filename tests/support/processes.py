@@ -48,9 +48,13 @@ class _Managed:
 
 
 class CollectorProcess(_Managed):
-    def __init__(self, database_url: str, workdir: Path) -> None:
+    """``watchpost-collector serve`` on loopback; with ``tls`` = (certificate chain, key, CA
+    file) it speaks HTTPS itself (``--tls-cert``/``--tls-key``) and is checked against the CA."""
+
+    def __init__(self, database_url: str, workdir: Path, tls: tuple[Path, Path, Path] | None = None) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.env = {**os.environ, "WATCHPOST_DATABASE_URL": database_url}
         self.workdir = workdir
         self.log = workdir / "collector.log"
@@ -71,9 +75,13 @@ class CollectorProcess(_Managed):
         return result.stdout
 
     def start(self) -> None:
+        argv = [script("watchpost-collector"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.tls:
+            argv += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        verify: str | bool = str(self.tls[2]) if self.tls else True
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [script("watchpost-collector"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                argv,
                 env=self.env,
                 cwd=self.workdir,
                 stdout=log,
@@ -84,7 +92,7 @@ class CollectorProcess(_Managed):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"collector exited: {self.log.read_text()}")
             try:
-                if httpx.get(self.url + "/api/v1/health", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/api/v1/health", timeout=2, verify=verify).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
