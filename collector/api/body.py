@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from collector.api.errors import ApiProblem, validation_problems
 from wire.limits import MAX_COMPRESSED_BYTES, MAX_REPORT_BYTES
@@ -27,11 +28,17 @@ async def _read_limited(request: Request, limit: int) -> bytes:
             raise ApiProblem(400, "bad_content_length", "Content-Length is not a number") from None
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise ApiProblem(413, "body_too_large", f"request body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise ApiProblem(413, "body_too_large", f"request body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # An agent killed or switched off mid-upload (issue 8): nothing was stored, it sends again.
+        raise ApiProblem(
+            400, "client_disconnected", "the client left before sending the whole body"
+        ) from None
     return b"".join(chunks)
 
 

@@ -3,10 +3,14 @@ A9-M3.3 asset inventory). Every test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import logging
 import uuid
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from collector.db.models import (
@@ -243,6 +247,51 @@ def test_events_are_stored_once(collector: CollectorUnderTest) -> None:
     assert first.status_code == 200 and first.json() == {"stored": 5, "duplicates": 0}
     again = collector.client.post("/api/v1/events", json=batch, headers=node_auth(key))
     assert again.json() == {"stored": 0, "duplicates": 5}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/reports"])
+def test_agent_gone_mid_upload_is_answered_4xx_without_a_traceback(
+    collector: CollectorUnderTest, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """An agent killed or switched off while it uploads (issue 8; found by the e2e test that kills
+    the agent mid-delivery): the collector drops the request as a 400 and logs no error. It used to
+    log the ClientDisconnect as an unexpected error with a traceback, twice."""
+    agent_id, key = collector.enroll()
+    body = gzip.compress(json.dumps({"agent_id": str(agent_id), "events": []}).encode())
+    incoming: list[dict[str, Any]] = [{"type": "http.request", "body": body[:8], "more_body": True}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"collector"),
+            (b"authorization", f"Bearer {key}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-encoding", b"gzip"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8443),
+    }
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(collector.client.app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"])["error"] == "client_disconnected"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_config_endpoint_needs_a_valid_key(collector: CollectorUnderTest) -> None:
