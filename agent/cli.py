@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -427,7 +428,20 @@ def cmd_service_host(args: argparse.Namespace) -> int:
     return host_service(args.config)
 
 
+def _tolerant_streams() -> None:
+    """Never fail on a character an output stream cannot encode (issue 8, Windows). A
+    redirected stdout on Windows encodes with the ANSI code page: on a cp1252 PC the Chinese
+    unit name raised UnicodeEncodeError after `enroll` had saved the enrollment, so
+    install-agent.ps1 saw exit 1 (found running the Windows build under wine). A redirected
+    stderr is UTF-8: the service reads its probe children's messages as UTF-8."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    if isinstance(sys.stderr, io.TextIOWrapper) and not sys.stderr.isatty():
+        sys.stderr.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _tolerant_streams()
     args = _parser().parse_args(argv)
     if args.command != "run":
         _setup_logging("warning")

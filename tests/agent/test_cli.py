@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from wire import Report
 from wire.sections import SECTION_MODELS
 
@@ -73,3 +75,31 @@ def test_enroll_reports_an_unreachable_collector_clearly(tmp_path: Path) -> None
 def test_run_without_config_says_what_to_do(tmp_path: Path) -> None:
     result = _run("--config", str(tmp_path / "missing.toml"), "run", "--once")
     assert result.returncode != 0 and "watchpost-agent enroll" in result.stderr
+
+
+def test_stdout_that_cannot_encode_a_unit_name_does_not_fail_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """issue 8 (Windows): a piped stdout uses the ANSI code page; `enroll` printing a Chinese
+    unit name on a cp1252 PC must still exit 0 (the enrollment is already saved)."""
+    import io
+
+    from agent import cli
+
+    raw, raw_err = io.BytesIO(), io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="cp1252")
+    stderr = io.TextIOWrapper(raw_err, encoding="cp936")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
+
+    def fake_scan(_args: object) -> int:
+        print("enrolled as pc-01 in 安庆市统计局 (341000-JSZ)")
+        print("探针失败", file=sys.stderr)  # a probe child's message, read by the service as UTF-8
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_scan", fake_scan)
+    assert cli.main(["scan"]) == 0
+    stdout.flush()
+    stderr.flush()
+    assert raw.getvalue() == b"enrolled as pc-01 in \\u5b89\\u5e86\\u5e02\\u7edf\\u8ba1\\u5c40 (341000-JSZ)\n"
+    assert raw_err.getvalue().decode("utf-8") == "探针失败\n"
