@@ -97,6 +97,9 @@ class CollectorProcess(_Managed):
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
+        # a fixture whose start fails never reaches its teardown: leave no server behind
+        self.proc.kill()
+        self.proc.wait(timeout=20)
         raise RuntimeError(f"collector did not answer: {self.log.read_text()}")
 
 
